@@ -1,0 +1,212 @@
+# Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
+"""Hiera configuration: one config for image (2-D) and video (3-D) models."""
+
+from __future__ import annotations
+
+import math
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+from transformers.backbone_utils import BackboneConfigMixin
+
+
+@strict
+class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
+    r"""
+    Configuration of a Hiera model for images or videos.
+
+    Field names follow Transformers' built-in (image-only) `HieraConfig` where they mean the same thing. A video
+    model sets `num_frames` and gives 3 values (time, height, width) for `patch_size`, `patch_stride`,
+    `patch_padding`, `query_stride` and `masked_unit_size`; an image model gives 2 (height, width).
+
+    Args:
+        embed_dim: width of the first stage; stage `i` has width `embed_dim * embed_dim_multiplier**i`.
+        image_size: (height, width) of the input the position embeddings were trained for.
+        num_frames: number of input frames for a video model, `None` for an image model.
+        patch_size, patch_stride, patch_padding: kernel, stride and padding of the patch-embedding convolution.
+        mlp_ratio: hidden width of the MLP relative to its input.
+        depths: number of layers in each stage.
+        num_heads: attention heads in each stage.
+        embed_dim_multiplier: width growth from one stage to the next.
+        num_query_pool: number of stage transitions that pool the queries (3 for classifiers, 2 for MAE).
+        query_stride: pooling stride of each stage transition, per spatial dimension.
+        masked_unit_size: size of a mask unit in tokens, per spatial dimension.
+        masked_unit_attention: per stage, whether attention is restricted to mask units (else global).
+        separate_position_embeddings: video only: a spatial table repeated over time plus a temporal table.
+        drop_path_rate: stochastic depth rate, increased linearly over the layers.
+        head_dropout: dropout before the classification head.
+        num_channels: input channels.
+        decoder_hidden_size, decoder_depth, decoder_num_heads: MAE decoder (used by `HieraForPreTraining`).
+        normalize_pixel_loss: normalise the MAE pixel targets per patch (the official recipe always does).
+        mask_ratio: fraction of mask units hidden from the MAE encoder.
+        out_features, out_indices: stages returned by `HieraBackbone` ("stem", "stage1", ...).
+    """
+
+    model_type = "hiera_hf"
+
+    embed_dim: int = 96
+    image_size: list[int] | tuple[int, ...] = (224, 224)
+    num_frames: int | None = None
+    patch_size: list[int] | tuple[int, ...] = (7, 7)
+    patch_stride: list[int] | tuple[int, ...] = (4, 4)
+    patch_padding: list[int] | tuple[int, ...] = (3, 3)
+    mlp_ratio: float = 4.0
+    depths: list[int] | tuple[int, ...] = (2, 3, 16, 3)
+    num_heads: list[int] | tuple[int, ...] = (1, 2, 4, 8)
+    embed_dim_multiplier: float | int = 2.0
+    num_query_pool: int = 3
+    query_stride: list[int] | tuple[int, ...] = (2, 2)
+    masked_unit_size: list[int] | tuple[int, ...] = (8, 8)
+    masked_unit_attention: list[bool] | tuple[bool, ...] = (True, True, False, False)
+    separate_position_embeddings: bool = False
+    drop_path_rate: float | int = 0.0
+    head_dropout: float | int = 0.0
+    num_channels: int = 3
+    hidden_act: str = "gelu"
+    initializer_range: float = 0.02
+    layer_norm_init: float = 1.0
+    layer_norm_eps: float = 1e-6
+    decoder_hidden_size: int | None = None
+    decoder_depth: int | None = None
+    decoder_num_heads: int | None = None
+    normalize_pixel_loss: bool | None = True
+    mask_ratio: float = 0.6
+    _out_features: list[str] | None = None
+    _out_indices: list[int] | None = None
+
+    def __post_init__(self, **kwargs):
+        self.hidden_size = int(self.embed_dim * self.embed_dim_multiplier ** (len(self.depths) - 1))
+        self.stage_names = ["stem"] + [f"stage{idx}" for idx in range(1, len(self.depths) + 1)]
+        self.set_output_features_output_indices(
+            out_indices=kwargs.pop("out_indices", None), out_features=kwargs.pop("out_features", None)
+        )
+        super().__post_init__(**kwargs)
+
+    # ---- derived geometry (plain properties: not serialised) -------------------------------------------------
+    @property
+    def input_size(self) -> tuple[int, ...]:
+        """Spatial input size: (height, width) for images, (frames, height, width) for videos."""
+        frames = () if self.num_frames is None else (self.num_frames,)
+        return (*frames, *self.image_size)
+
+    @property
+    def is_video(self) -> bool:
+        return self.num_frames is not None
+
+    @property
+    def stage_widths(self) -> list[int]:
+        return [int(self.embed_dim * self.embed_dim_multiplier**i) for i in range(len(self.depths))]
+
+    @property
+    def tokens_spatial_shape(self) -> list[int]:
+        return [size // stride for size, stride in zip(self.input_size, self.patch_stride)]
+
+    @property
+    def num_mask_units(self) -> int:
+        return math.prod(t // m for t, m in zip(self.tokens_spatial_shape, self.masked_unit_size))
+
+    # ---- validation (run by @strict at construction) ---------------------------------------------------------
+    def validate_architecture(self):
+        if len(self.image_size) != 2:
+            raise ValueError(f"image_size must be (height, width), got {tuple(self.image_size)}.")
+        num_dims = len(self.input_size)
+        kind = "video (num_frames is set)" if self.is_video else "image (num_frames is None)"
+        for name in ("patch_size", "patch_stride", "patch_padding", "query_stride", "masked_unit_size"):
+            value = getattr(self, name)
+            if len(value) != num_dims:
+                raise ValueError(f"{name} needs {num_dims} values for a {kind} model, got {tuple(value)}.")
+        num_stages = len(self.depths)
+        for name in ("num_heads", "masked_unit_attention"):
+            if len(getattr(self, name)) != num_stages:
+                raise ValueError(
+                    f"{name} needs one value per stage ({num_stages} stages from depths={tuple(self.depths)}), "
+                    f"got {tuple(getattr(self, name))}."
+                )
+        for stage, (width, heads) in enumerate(zip(self.stage_widths, self.num_heads)):
+            if width % heads != 0:
+                raise ValueError(f"stage {stage + 1}: width {width} is not divisible by num_heads={heads}.")
+        if not 0 <= self.num_query_pool < num_stages:
+            raise ValueError(f"num_query_pool must be in [0, {num_stages - 1}], got {self.num_query_pool}.")
+        for dim, (unit, stride) in enumerate(zip(self.masked_unit_size, self.query_stride)):
+            if unit % stride ** (num_stages - 1) != 0:
+                raise ValueError(
+                    f"masked_unit_size {tuple(self.masked_unit_size)} cannot be tiled by query_stride "
+                    f"{tuple(self.query_stride)} over {num_stages - 1} stage transitions (dimension {dim}: "
+                    f"{unit} is not divisible by {stride}**{num_stages - 1})."
+                )
+        for dim, (size, stride) in enumerate(zip(self.input_size, self.patch_stride)):
+            if size % stride != 0:
+                raise ValueError(f"input size {self.input_size} is not divisible by patch_stride {self.patch_stride}.")
+        for dim, (tokens, unit) in enumerate(zip(self.tokens_spatial_shape, self.masked_unit_size)):
+            if tokens % unit != 0:
+                raise ValueError(
+                    f"the token grid {tuple(self.tokens_spatial_shape)} of input size {self.input_size} cannot be "
+                    f"tiled by masked_unit_size {tuple(self.masked_unit_size)}."
+                )
+        if self.separate_position_embeddings and not self.is_video:
+            raise ValueError("separate_position_embeddings is for video models: set num_frames too.")
+        if self.decoder_hidden_size is not None and self.decoder_num_heads:
+            if self.decoder_hidden_size % self.decoder_num_heads != 0:
+                raise ValueError(
+                    f"decoder_hidden_size {self.decoder_hidden_size} is not divisible by "
+                    f"decoder_num_heads {self.decoder_num_heads}."
+                )
+        if not 0.0 <= self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in [0, 1), got {self.mask_ratio}.")
+
+    # ---- presets ----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, name: str, for_pretraining: bool = False, **kwargs) -> HieraConfig:
+        """A config for one of the ten official architectures (see `PRESETS`).
+
+        `for_pretraining=True` gives the MAE variant: the official `mae_*` constructors pool queries at two stage
+        transitions instead of three, and video MAE masks 90% of the mask units.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown Hiera preset {name!r}. Valid presets: {', '.join(PRESETS)}.")
+        preset = dict(PRESETS[name])
+        if for_pretraining:
+            preset["num_query_pool"] = 2
+            preset["mask_ratio"] = 0.9 if "num_frames" in preset else 0.6
+        preset.update(kwargs)
+        return cls(**preset)
+
+
+def _preset(embed_dim: int, first_heads: int, depths: tuple[int, ...], video: bool) -> dict:
+    """Constructor arguments of the official `hiera_*` functions, mapped to our field names."""
+    preset = {
+        "embed_dim": embed_dim,
+        "depths": depths,
+        "num_heads": tuple(first_heads * 2**i for i in range(len(depths))),
+        # MAE decoder of the official `mae_hiera_*` constructors.
+        "decoder_hidden_size": 512,
+        "decoder_depth": 8,
+        "decoder_num_heads": 16,
+    }
+    if video:
+        preset.update(
+            num_frames=16,
+            patch_size=(3, 7, 7),
+            patch_stride=(2, 4, 4),
+            patch_padding=(1, 3, 3),
+            query_stride=(1, 2, 2),
+            masked_unit_size=(1, 8, 8),
+            separate_position_embeddings=True,
+        )
+    return preset
+
+
+_SIZES = {
+    "tiny": (96, 1, (1, 2, 7, 2)),
+    "small": (96, 1, (1, 2, 11, 2)),
+    "base": (96, 1, (2, 3, 16, 3)),
+    "base_plus": (112, 2, (2, 3, 16, 3)),
+    "large": (144, 2, (2, 6, 36, 4)),
+    "huge": (256, 4, (2, 6, 36, 4)),
+}
+PRESETS: dict[str, dict] = {f"hiera_{size}_224": _preset(*_SIZES[size], video=False) for size in _SIZES}
+PRESETS.update(
+    {f"hiera_{size}_16x224": _preset(*_SIZES[size], video=True) for size in ("base", "base_plus", "large", "huge")}
+)
+
+__all__ = ["HieraConfig", "PRESETS"]

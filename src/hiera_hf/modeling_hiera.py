@@ -1,0 +1,932 @@
+# Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch Hiera for images and videos.
+
+Hiera ("Hiera: A Hierarchical Vision Transformer without the Bells-and-Whistles", Ryali et al., ICML 2023) in
+Transformers form. Images and videos share every module: a model has `D = 2` spatial dimensions (height, width) or
+`D = 3` (time, height, width), and shapes below write `*grid` for those D sizes.
+
+Numerical parity with the official implementation (`hiera-transformer`) depends on a few of its quirks, reproduced
+here and marked "official:" where they happen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.backbone_utils import BackboneMixin
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BackboneOutput, ImageClassifierOutput, ModelOutput
+from transformers.utils.generic import can_return_tuple
+
+from .configuration_hiera import HieraConfig
+
+# ---------------------------------------------------------------------------------------------------------------
+# Token order: unroll and reroll
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def unroll(hidden_states: torch.Tensor, grid: list[int], schedule: list[list[int]]) -> torch.Tensor:
+    """Reorder tokens from raster order so that pooling and mask units become plain reshapes.
+
+    Each step of `schedule` splits every grid coordinate `p` into `p = q * s + r` (stride `s`) and moves the
+    remainders `r` in front of all remaining tokens. After steps `s_1 .. s_k` the token order is
+
+        (r_1, r_2, ..., r_k, q)        each of r_j and q a D-dimensional index, r_1 outermost
+
+    Two consequences carry the whole model:
+      * max-pooling by stride `s_1` is `x.view(B, prod(s_1), -1, C).max(dim=1)` (the `r_1` block is outermost),
+        and the remaining tokens are again unrolled with `s_2 .. s_k`;
+      * the last index `q` is the coarse grid position, i.e. the mask unit: a token's mask unit is its index
+        modulo the number of mask units, so mask-unit attention only needs a reshape.
+    The official code loops over the steps; here all steps are one permute.
+
+    Args:
+        hidden_states: `(batch, prod(grid), channels)` in raster order.
+        grid: the token grid, D sizes.
+        schedule: the strides of each step, k lists of D ints.
+    Returns:
+        `(batch, prod(grid), channels)` in unrolled order.
+    """
+    batch_size, num_tokens, channels = hidden_states.shape
+    num_dims, num_steps = len(grid), len(schedule)
+    coarse = [size // math.prod(step[d] for step in schedule) for d, size in enumerate(grid)]
+    # Raster coordinate d is the mixed-radix number (q_d, r_k_d, ..., r_1_d), most significant first.
+    shape = [batch_size]
+    for d in range(num_dims):
+        shape += [coarse[d]] + [schedule[j][d] for j in reversed(range(num_steps))]
+    shape.append(channels)
+    # Axis of q_d is 1 + d*(k+1); axis of r_j_d is 1 + d*(k+1) + (k - j).
+    order = [0]
+    for j in range(num_steps):
+        order += [1 + d * (num_steps + 1) + num_steps - j for d in range(num_dims)]
+    order += [1 + d * (num_steps + 1) for d in range(num_dims)] + [len(shape) - 1]
+    return hidden_states.view(shape).permute(order).reshape(batch_size, num_tokens, channels)
+
+
+def reroll(hidden_states: torch.Tensor, schedule: list[list[int]], num_dims: int) -> torch.Tensor:
+    """Undo `unroll` up to the mask units: `(batch, tokens, C)` -> `(batch, units, *unit_shape, C)`.
+
+    `schedule` is what is left of the unroll schedule at this depth (query pooling consumes its first steps);
+    `unit_shape` is the per-dimension product of those strides. The unit axis keeps the order of the tokens' `q`
+    index, so with masking it lists the kept mask units only. `undo_windowing` then restores the grid.
+    """
+    batch_size, _, channels = hidden_states.shape
+    num_steps = len(schedule)
+    hidden_states = hidden_states.view(batch_size, *[s for step in schedule for s in step], -1, channels)
+    # Axis of r_j_d is 1 + j*D + d, the unit axis is 1 + k*D.
+    order = [0, 1 + num_steps * num_dims]
+    order += [1 + j * num_dims + d for d in range(num_dims) for j in reversed(range(num_steps))]
+    order += [2 + num_steps * num_dims]
+    unit_shape = [math.prod(step[d] for step in schedule) for d in range(num_dims)]
+    return hidden_states.permute(order).reshape(batch_size, -1, *unit_shape, channels)
+
+
+def undo_windowing(hidden_states: torch.Tensor, grid: list[int], unit_shape: list[int]) -> torch.Tensor:
+    """`(batch, units, *unit_shape, C)` with units in raster order -> `(batch, *grid, C)`."""
+    batch_size, channels = hidden_states.shape[0], hidden_states.shape[-1]
+    num_dims = len(grid)
+    num_units = [size // unit for size, unit in zip(grid, unit_shape)]
+    hidden_states = hidden_states.view(batch_size, *num_units, *unit_shape, channels)
+    order = [0] + [axis for d in range(num_dims) for axis in (1 + d, 1 + num_dims + d)] + [1 + 2 * num_dims]
+    return hidden_states.permute(order).reshape(batch_size, *grid, channels)
+
+
+def pool_tokens(hidden_states: torch.Tensor, stride: int) -> torch.Tensor:
+    """Max-pool unrolled tokens by a flattened stride: `(B, N, C)` -> `(B, N // stride, C)` (see `unroll`)."""
+    batch_size, _, channels = hidden_states.shape
+    return hidden_states.view(batch_size, stride, -1, channels).amax(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HieraModelOutput(ModelOutput):
+    """
+    Args:
+        last_hidden_state: `(batch, tokens, hidden_size)` output of the last stage (tokens in unrolled order; in
+            raster order once every unroll step has been pooled away, as for the official classifiers).
+        pooler_output: `(batch, hidden_size)` mean over tokens followed by layer norm.
+        bool_masked_pos: `(batch, num_mask_units)`, True where a mask unit is *kept* (MAE only).
+        ids_restore: `(batch, num_mask_units)` inverse of the random shuffle that chose the mask (MAE only).
+        hidden_states: embeddings and each stage's output, `(batch, tokens, width)` in unrolled order.
+        attentions: per stage, the last layer's attention `(batch, heads, mask_units, queries, keys)`.
+        reshaped_hidden_states: the same as `hidden_states` in spatial layout `(batch, *grid, width)`; with
+            masking `(batch, kept_mask_units, *mask_unit_shape, width)`.
+    """
+
+    last_hidden_state: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
+    bool_masked_pos: torch.BoolTensor | None = None
+    ids_restore: torch.LongTensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+    reshaped_hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class HieraForClassificationOutput(ImageClassifierOutput):
+    """`ImageClassifierOutput` plus `reshaped_hidden_states` (see `HieraModelOutput`)."""
+
+    reshaped_hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class HieraForPreTrainingOutput(ModelOutput):
+    """
+    Args:
+        loss: mean squared error on the (normalised) pixels of the masked patches.
+        logits: `(batch, num_patches, patch_pixels)` predicted pixels of every prediction patch (16x16 pixels;
+            for video, the first frame of each temporal token).
+        bool_masked_pos: `(batch, num_patches)`, True where the patch was *visible* to the encoder.
+        ids_restore: `(batch, num_mask_units)` inverse of the random shuffle that chose the mask.
+        hidden_states, attentions, reshaped_hidden_states: of the encoder, see `HieraModelOutput`.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    bool_masked_pos: torch.BoolTensor | None = None
+    ids_restore: torch.LongTensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+    reshaped_hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Embeddings
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class HieraPatchEmbeddings(nn.Module):
+    """`(B, C_in, *input)` pixels -> `(B, prod(grid), embed_dim)` tokens in raster order (Conv2d or Conv3d)."""
+
+    def __init__(self, config: HieraConfig):
+        super().__init__()
+        conv = nn.Conv3d if config.is_video else nn.Conv2d
+        self.projection = conv(
+            config.num_channels,
+            config.embed_dim,
+            kernel_size=tuple(config.patch_size),
+            stride=tuple(config.patch_stride),
+            padding=tuple(config.patch_padding),
+        )
+
+    def forward(self, pixel_values: torch.Tensor, unit_keep: torch.Tensor | None = None) -> torch.Tensor:
+        if unit_keep is not None:
+            # Zero the pixels of hidden mask units so the overlapping kernel cannot leak them (official: nearest
+            # interpolation of the (B, 1, *unit_grid) mask to the pixel grid).
+            unit_keep = F.interpolate(unit_keep.to(pixel_values.dtype), size=pixel_values.shape[2:])
+            pixel_values = pixel_values * unit_keep
+        return self.projection(pixel_values).flatten(2).transpose(1, 2)
+
+
+class HieraEmbeddings(nn.Module):
+    """Patch embeddings plus position embeddings (one table, or spatial + temporal tables for video)."""
+
+    def __init__(self, config: HieraConfig):
+        super().__init__()
+        self.config = config
+        self.patch_embeddings = HieraPatchEmbeddings(config)
+        grid = config.tokens_spatial_shape
+        if config.separate_position_embeddings:
+            # (1, H'*W', C) repeated over time + (1, T', C) repeated over space.
+            self.position_embeddings = nn.Parameter(torch.zeros(1, math.prod(grid[1:]), config.embed_dim))
+            self.temporal_position_embeddings = nn.Parameter(torch.zeros(1, grid[0], config.embed_dim))
+        else:
+            self.position_embeddings = nn.Parameter(torch.zeros(1, math.prod(grid), config.embed_dim))
+
+    @staticmethod
+    def _resize_table(table: torch.Tensor, old: list[int], new: list[int]) -> torch.Tensor:
+        """Interpolate a `(1, prod(old), C)` table laid out on grid `old` to grid `new`."""
+        if list(old) == list(new):
+            return table
+        channels = table.shape[-1]
+        table = table.reshape(1, *old, channels).movedim(-1, 1)
+        mode = {1: "linear", 2: "bicubic", 3: "trilinear"}[len(old)]
+        table = F.interpolate(table, size=tuple(new), mode=mode, align_corners=False)
+        return table.movedim(1, -1).reshape(1, -1, channels)
+
+    def position_embedding(self, grid: list[int]) -> torch.Tensor:
+        """`(1, prod(grid), C)` position embeddings for a token grid, interpolated if it is not the trained one."""
+        trained = self.config.tokens_spatial_shape
+        if not self.config.separate_position_embeddings:
+            return self._resize_table(self.position_embeddings, trained, grid)
+        spatial = self._resize_table(self.position_embeddings, trained[1:], grid[1:])
+        temporal = self._resize_table(self.temporal_position_embeddings, trained[:1], grid[:1])
+        # official: spatial.repeat over time + temporal.repeat_interleave over space.
+        return spatial.repeat(1, grid[0], 1) + temporal.repeat_interleave(math.prod(grid[1:]), dim=1)
+
+    def forward(self, pixel_values: torch.Tensor, unit_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """`(B, C_in, *input)` -> `(B, prod(grid), embed_dim)` in raster order."""
+        grid = [size // stride for size, stride in zip(pixel_values.shape[2:], self.config.patch_stride)]
+        return self.patch_embeddings(pixel_values, unit_keep) + self.position_embedding(grid)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attention, MLP, layer, stage, encoder
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class HieraMaskUnitAttention(nn.Module):
+    """Multi-head attention within mask units (or globally), optionally max-pooling the queries.
+
+    Mask units are folded into the batch so that `scaled_dot_product_attention` gets 4-D contiguous
+    `(batch * units, heads, tokens, head_dim)` tensors (the official code passes 5-D tensors, which sends the
+    GPU to the slow math kernel).
+    """
+
+    def __init__(
+        self,
+        config: HieraConfig,
+        dim: int,
+        dim_out: int,
+        num_heads: int,
+        query_stride: int = 1,
+        window_size: int = 0,
+        use_mask_unit_attn: bool = False,
+    ):
+        super().__init__()
+        self.config = config
+        self.num_heads = num_heads
+        self.head_dim = dim_out // num_heads
+        self.dim_out = dim_out
+        self.query_stride = query_stride  # flattened, e.g. 2x2 -> 4
+        self.window_size = window_size  # tokens per mask unit after this layer's pooling
+        self.use_mask_unit_attn = use_mask_unit_attn
+        self.scale = self.head_dim**-0.5
+        self.qkv = nn.Linear(dim, 3 * dim_out)
+        self.proj = nn.Linear(dim_out, dim_out)
+
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch_size, num_tokens, _ = hidden_states.shape
+        num_units = num_tokens // (self.query_stride * self.window_size) if self.use_mask_unit_attn else 1
+        # Token n belongs to mask unit n % num_units (see `unroll`).
+        qkv = self.qkv(hidden_states).view(batch_size, -1, num_units, 3, self.num_heads, self.head_dim)
+        # (B, T, U, 3, h, d) -> (3, B*U, h, T, d): units folded into the batch, contiguous for SDPA.
+        qkv = qkv.permute(3, 0, 2, 4, 1, 5).reshape(3, batch_size * num_units, self.num_heads, -1, self.head_dim)
+        query, key, value = qkv.unbind(0)
+        if self.query_stride > 1:
+            # (B*U, h, T, d) -> (B*U, h, T // stride, d): the stride block is outermost within a unit.
+            query = query.view(batch_size * num_units, self.num_heads, self.query_stride, -1, self.head_dim)
+            query = query.amax(dim=2)
+
+        attn_weights = None
+        if output_attentions or self.config._attn_implementation == "eager":
+            attn_weights = ((query * self.scale) @ key.transpose(-1, -2)).softmax(dim=-1)
+            attn_output = attn_weights @ value
+        else:
+            attn_output = F.scaled_dot_product_attention(query, key, value)
+
+        # (B*U, h, T', d) -> (B, T', U, h*d) -> (B, T'*U, C): back to unrolled token order.
+        attn_output = attn_output.view(batch_size, num_units, self.num_heads, -1, self.head_dim)
+        attn_output = attn_output.permute(0, 3, 1, 2, 4).reshape(batch_size, -1, self.dim_out)
+        if attn_weights is not None:
+            # (B, heads, units, queries, keys), as Transformers' built-in Hiera returns them.
+            attn_weights = attn_weights.view(batch_size, num_units, *attn_weights.shape[1:]).transpose(1, 2)
+        return self.proj(attn_output), attn_weights
+
+
+class HieraMlp(nn.Module):
+    def __init__(self, config: HieraConfig, dim: int):
+        super().__init__()
+        self.activation_fn = ACT2FN[config.hidden_act]
+        self.fc1 = nn.Linear(dim, int(dim * config.mlp_ratio))
+        self.fc2 = nn.Linear(int(dim * config.mlp_ratio), dim)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
+
+
+class HieraDropPath(nn.Module):
+    """Stochastic depth: drop the residual branch per sample while training."""
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return hidden_states
+        keep_prob = 1 - self.drop_prob
+        shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
+        keep = hidden_states.new_empty(shape).bernoulli_(keep_prob)
+        return hidden_states * keep / keep_prob
+
+    def extra_repr(self) -> str:
+        return f"p={self.drop_prob}"
+
+
+class HieraLayer(GradientCheckpointingLayer):
+    """Pre-norm transformer layer; the first layer of a pooling stage widens the tokens and pools them."""
+
+    def __init__(
+        self,
+        config: HieraConfig,
+        dim: int,
+        dim_out: int,
+        num_heads: int,
+        drop_path: float = 0.0,
+        query_stride: int = 1,
+        window_size: int = 0,
+        use_mask_unit_attn: bool = False,
+    ):
+        super().__init__()
+        self.dim, self.dim_out, self.query_stride = dim, dim_out, query_stride
+        self.layernorm_before = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.attn = HieraMaskUnitAttention(
+            config, dim, dim_out, num_heads, query_stride, window_size, use_mask_unit_attn
+        )
+        self.layernorm_after = nn.LayerNorm(dim_out, eps=config.layer_norm_eps)
+        self.mlp = HieraMlp(config, dim_out)
+        self.drop_path = HieraDropPath(drop_path) if drop_path > 0 else nn.Identity()
+        if dim != dim_out:
+            self.proj = nn.Linear(dim, dim_out)
+
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        normed = self.layernorm_before(hidden_states)
+        if self.dim != self.dim_out:
+            # official: the widened residual is pool(proj(norm1(x))), i.e. it projects the *normalised* input.
+            hidden_states = pool_tokens(self.proj(normed), self.query_stride)
+        attn_output, attn_weights = self.attn(normed, output_attentions)
+        hidden_states = hidden_states + self.drop_path(attn_output)
+        hidden_states = hidden_states + self.drop_path(self.mlp(self.layernorm_after(hidden_states)))
+        return hidden_states, attn_weights
+
+
+class HieraStage(nn.Module):
+    def __init__(self, layers: list[HieraLayer]):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attn_weights = None
+        for layer in self.layers:
+            hidden_states, attn_weights = layer(hidden_states, output_attentions)
+        return hidden_states, attn_weights
+
+
+class HieraEncoder(nn.Module):
+    def __init__(self, config: HieraConfig):
+        super().__init__()
+        self.config = config
+        num_stages = len(config.depths)
+        drop_rates = torch.linspace(0, config.drop_path_rate, sum(config.depths), device="cpu").tolist()
+        flat_query_stride = math.prod(config.query_stride)
+        window_size = math.prod(config.masked_unit_size)
+        widths = config.stage_widths
+        stages, dim, layer_index = [], config.embed_dim, 0
+        for stage, depth in enumerate(config.depths):
+            pools = 0 < stage <= config.num_query_pool
+            if pools:
+                window_size //= flat_query_stride
+            layers = []
+            for i in range(depth):
+                # official: the first layer of a stage still uses the previous stage's mask-unit flag, so global
+                # attention only starts once the tokens have been pooled.
+                use_mask_unit_attn = config.masked_unit_attention[stage - 1 if i == 0 and stage > 0 else stage]
+                layers.append(
+                    HieraLayer(
+                        config,
+                        dim=dim if i == 0 else widths[stage],
+                        dim_out=widths[stage],
+                        num_heads=config.num_heads[stage],
+                        drop_path=drop_rates[layer_index],
+                        query_stride=flat_query_stride if pools and i == 0 else 1,
+                        window_size=window_size,
+                        use_mask_unit_attn=use_mask_unit_attn,
+                    )
+                )
+                layer_index += 1
+            stages.append(HieraStage(layers))
+            dim = widths[stage]
+        self.stages = nn.ModuleList(stages)
+        self.unroll_schedule = [list(config.query_stride)] * (num_stages - 1)
+
+    def remaining_schedule(self, stage: int) -> list[list[int]]:
+        """Unroll steps not yet consumed by pooling at the output of `stage` (-1: the embeddings)."""
+        return self.unroll_schedule[min(max(stage, 0), self.config.num_query_pool) :]
+
+    def spatial_layout(self, hidden_states: torch.Tensor, stage: int, grid: list[int] | None) -> torch.Tensor:
+        """Unrolled tokens of `stage` -> `(B, *grid, C)`, or `(B, units, *unit_shape, C)` if `grid` is None."""
+        schedule = self.remaining_schedule(stage)
+        units = reroll(hidden_states, schedule, len(self.config.query_stride))
+        if grid is None:
+            return units
+        pooled = self.config.query_stride
+        pools = min(max(stage, 0), self.config.num_query_pool)
+        grid = [size // stride**pools for size, stride in zip(grid, pooled)]
+        return undo_windowing(units, grid, list(units.shape[2:-1]))
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        grid: list[int] | None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> HieraModelOutput:
+        """`hidden_states`: `(B, N, C)` unrolled tokens; `grid`: token grid, or None when units were dropped."""
+        all_hidden = [hidden_states] if output_hidden_states else None
+        all_reshaped = [self.spatial_layout(hidden_states, -1, grid)] if output_hidden_states else None
+        all_attentions = [] if output_attentions else None
+        for index, stage in enumerate(self.stages):
+            hidden_states, attn_weights = stage(hidden_states, output_attentions)
+            if output_hidden_states:
+                all_hidden.append(hidden_states)
+                all_reshaped.append(self.spatial_layout(hidden_states, index, grid))
+            if output_attentions:
+                all_attentions.append(attn_weights)
+        return HieraModelOutput(
+            last_hidden_state=hidden_states,
+            hidden_states=tuple(all_hidden) if output_hidden_states else None,
+            attentions=tuple(all_attentions) if output_attentions else None,
+            reshaped_hidden_states=tuple(all_reshaped) if output_hidden_states else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pre-trained model base, base model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class HieraPreTrainedModel(PreTrainedModel):
+    config: HieraConfig
+    config_class = HieraConfig
+    base_model_prefix = "hiera"
+    main_input_name = "pixel_values"
+    input_modalities = ("image", "video")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["HieraLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, HieraEmbeddings):
+            init.trunc_normal_(module.position_embeddings, std=std)
+            if getattr(module, "temporal_position_embeddings", None) is not None:
+                init.trunc_normal_(module.temporal_position_embeddings, std=std)
+        elif isinstance(module, HieraDecoder):
+            init.trunc_normal_(module.mask_token, std=std)
+            init.trunc_normal_(module.decoder_position_embeddings, std=std)
+        elif isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+            init.trunc_normal_(module.weight, std=std)
+            if module.bias is not None:
+                init.constant_(module.bias, std)
+        elif isinstance(module, nn.LayerNorm):
+            init.constant_(module.bias, std)
+            init.constant_(module.weight, self.config.layer_norm_init)
+
+    def _to_channels_first(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool) -> torch.Tensor:
+        """Check `pixel_values` against the config and return `(B, C, *input)`.
+
+        Images come as `(batch, channels, height, width)`, videos as `(batch, frames, channels, height, width)`.
+        """
+        config = self.config
+        if not isinstance(pixel_values, torch.Tensor):
+            raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}.")
+        if config.is_video:
+            expected = "(batch, frames, channels, height, width)"
+            if pixel_values.ndim != 5:
+                raise ValueError(
+                    f"This is a video model: pixel_values must be 5-D {expected}, got shape "
+                    f"{tuple(pixel_values.shape)}."
+                )
+            pixel_values = pixel_values.transpose(1, 2)
+        elif pixel_values.ndim != 4:
+            raise ValueError(
+                "This is an image model: pixel_values must be 4-D (batch, channels, height, width), got shape "
+                f"{tuple(pixel_values.shape)}."
+            )
+        if pixel_values.shape[1] != config.num_channels:
+            raise ValueError(
+                f"Expected {config.num_channels} channels in pixel_values, got {pixel_values.shape[1]} "
+                f"(shape {tuple(pixel_values.shape)})."
+            )
+        size = tuple(pixel_values.shape[2:])
+        names = "(frames, height, width)" if config.is_video else "(height, width)"
+        if not interpolate_pos_encoding:
+            if size != tuple(config.input_size):
+                raise ValueError(
+                    f"Input size {names} = {size} does not match the model's {tuple(config.input_size)}; pass "
+                    "interpolate_pos_encoding=True to run at another size."
+                )
+            return pixel_values
+        unit = [s * m for s, m in zip(config.patch_stride, config.masked_unit_size)]
+        if any(s % u for s, u in zip(size, unit)):
+            raise ValueError(
+                f"Input size {names} = {size} cannot be tiled by mask units: each size must be a multiple of "
+                f"patch_stride * masked_unit_size = {tuple(unit)}."
+            )
+        return pixel_values
+
+
+class HieraModel(HieraPreTrainedModel):
+    """Hiera encoder: embeddings -> unroll -> stages -> (mean pool + layer norm).
+
+    With `is_mae=True` it hides a random `config.mask_ratio` of the mask units (MAE pre-training).
+    """
+
+    def __init__(self, config: HieraConfig, add_pooling_layer: bool = True, is_mae: bool = False):
+        super().__init__(config)
+        self.is_mae = is_mae
+        self.num_features = config.hidden_size
+        self.embeddings = HieraEmbeddings(config)
+        self.encoder = HieraEncoder(config)
+        self.pooler = HieraPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    def get_input_embeddings(self) -> HieraPatchEmbeddings:
+        return self.embeddings.patch_embeddings
+
+    def random_masking(
+        self, batch_size: int, device: torch.device, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Keep the `1 - mask_ratio` mask units with the smallest noise.
+
+        Returns `keep` `(B, U)` bool (True = kept), `ids_keep` `(B, U_keep)` (kept units in ascending order, so
+        tokens stay in their unrolled order as with the official boolean indexing) and `ids_restore` `(B, U)`.
+        """
+        num_units = self.config.num_mask_units
+        num_keep = int(num_units * (1 - self.config.mask_ratio))
+        if noise is None:
+            noise = torch.rand(batch_size, num_units, device=device)
+        elif tuple(noise.shape) != (batch_size, num_units):
+            raise ValueError(f"noise must have shape {(batch_size, num_units)}, got {tuple(noise.shape)}.")
+        ids_shuffle = torch.argsort(noise, dim=1)
+        ids_restore = torch.argsort(ids_shuffle, dim=1)
+        ids_keep = ids_shuffle[:, :num_keep].sort(dim=1).values
+        keep = torch.zeros(batch_size, num_units, dtype=torch.bool, device=device)
+        keep.scatter_(1, ids_keep, True)
+        return keep, ids_keep, ids_restore
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        interpolate_pos_encoding: bool | None = None,
+        **kwargs,
+    ) -> HieraModelOutput:
+        r"""
+        pixel_values: `(batch, channels, height, width)` for images, `(batch, frames, channels, height, width)`
+            for videos.
+        noise: `(batch, num_mask_units)`, makes the MAE masking deterministic (`is_mae=True` only).
+        interpolate_pos_encoding: run at another size (and frame count) by interpolating position embeddings.
+        """
+        if pixel_values is None:
+            raise ValueError("You have to specify pixel_values.")
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        if self.is_mae and interpolate_pos_encoding:
+            raise ValueError("MAE pre-training runs at the configured input size only.")
+        pixel_values = self._to_channels_first(pixel_values, bool(interpolate_pos_encoding))
+        batch_size = pixel_values.shape[0]
+        grid = [size // stride for size, stride in zip(pixel_values.shape[2:], self.config.patch_stride)]
+
+        keep = ids_keep = ids_restore = None
+        if self.is_mae:
+            keep, ids_keep, ids_restore = self.random_masking(batch_size, pixel_values.device, noise)
+            unit_grid = [t // m for t, m in zip(grid, self.config.masked_unit_size)]
+            unit_keep = keep.view(batch_size, 1, *unit_grid)
+        elif noise is not None:
+            raise ValueError("noise is only used for MAE masking (HieraModel(..., is_mae=True)).")
+        else:
+            unit_keep = None
+
+        embeddings = self.embeddings(pixel_values, unit_keep)  # (B, N, C) raster order
+        hidden_states = unroll(embeddings, grid, self.encoder.unroll_schedule)  # (B, N, C) unrolled
+        if ids_keep is not None:
+            # Drop hidden mask units: tokens are (mask_unit_tokens, units) with units innermost.
+            channels = hidden_states.shape[-1]
+            hidden_states = hidden_states.view(batch_size, -1, self.config.num_mask_units, channels)
+            index = ids_keep[:, None, :, None].expand(-1, hidden_states.shape[1], -1, channels)
+            hidden_states = hidden_states.gather(2, index).view(batch_size, -1, channels)
+
+        encoder_outputs = self.encoder(
+            hidden_states,
+            grid=None if self.is_mae else grid,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        sequence_output = encoder_outputs.last_hidden_state
+        pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+        return HieraModelOutput(
+            last_hidden_state=sequence_output,
+            pooler_output=pooled_output,
+            bool_masked_pos=keep,
+            ids_restore=ids_restore,
+            hidden_states=encoder_outputs.hidden_states,
+            attentions=encoder_outputs.attentions,
+            reshaped_hidden_states=encoder_outputs.reshaped_hidden_states,
+        )
+
+
+class HieraPooler(nn.Module):
+    """Mean over tokens, then layer norm: `(B, N, C)` -> `(B, C)`."""
+
+    def __init__(self, config: HieraConfig):
+        super().__init__()
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.layernorm(hidden_states.mean(dim=1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Heads: classification (image and video), MAE pre-training, backbone
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class _HieraForClassification(HieraPreTrainedModel):
+    """Pooled features -> dropout -> linear. Returns logits (official: its head adds a softmax in eval mode)."""
+
+    loss_type = "ForImageClassification"
+    _expects_video: bool
+
+    def __init__(self, config: HieraConfig):
+        super().__init__(config)
+        if config.is_video != self._expects_video:
+            other = "HieraForVideoClassification" if config.is_video else "HieraForImageClassification"
+            raise ValueError(
+                f"{type(self).__name__} needs {'a video' if self._expects_video else 'an image'} config "
+                f"(num_frames {'set' if self._expects_video else 'None'}), got num_frames={config.num_frames}; "
+                f"use {other}."
+            )
+        self.num_labels = config.num_labels
+        self.hiera = HieraModel(config, add_pooling_layer=True)
+        self.dropout = nn.Dropout(config.head_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        interpolate_pos_encoding: bool | None = None,
+        **kwargs,
+    ) -> HieraForClassificationOutput:
+        r"""
+        labels: `(batch,)` class indices; float `(batch, num_labels)` for multi-label; `(batch,)` floats for
+            regression (`num_labels=1`). The loss follows `config.problem_type`.
+        """
+        outputs = self.hiera(
+            pixel_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+        )
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = self.loss_function(labels, logits, self.config) if labels is not None else None
+        return HieraForClassificationOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            reshaped_hidden_states=outputs.reshaped_hidden_states,
+        )
+
+
+class HieraForImageClassification(_HieraForClassification):
+    """Hiera with a linear classifier on pooled features; input `(batch, channels, height, width)`."""
+
+    _expects_video = False
+
+
+class HieraForVideoClassification(_HieraForClassification):
+    """Hiera with a linear classifier on pooled features; input `(batch, frames, channels, height, width)`."""
+
+    _expects_video = True
+
+
+class HieraMultiScaleHead(nn.Module):
+    """MAE fusion: bring the first `num_query_pool` stage outputs to the last stage's mask-unit shape and sum.
+
+    official: the heads are strided convolutions (kernel = stride) summed with the last stage (identity).
+    """
+
+    def __init__(self, config: HieraConfig):
+        super().__init__()
+        conv = nn.Conv3d if config.is_video else nn.Conv2d
+        pools = config.num_query_pool
+        final_unit = [m // s**pools for m, s in zip(config.masked_unit_size, config.query_stride)]
+        unit = list(config.masked_unit_size)
+        heads = []
+        for stage in range(pools):
+            kernel = tuple(u // f for u, f in zip(unit, final_unit))
+            heads.append(conv(config.stage_widths[stage], config.hidden_size, kernel_size=kernel, stride=kernel))
+            unit = [u // s for u, s in zip(unit, config.query_stride)]
+        heads.append(nn.Identity())
+        self.multi_scale_fusion_heads = nn.ModuleList(heads)
+
+    def forward(self, feature_maps: list[torch.Tensor]) -> torch.Tensor:
+        """Each map `(B, units, *unit_shape, C_i)` -> sum of `(B, units, *final_unit_shape, C)`."""
+        fused = 0.0
+        for head, feature_map in zip(self.multi_scale_fusion_heads, feature_maps):
+            if not isinstance(head, nn.Identity):
+                batch_size, num_units = feature_map.shape[:2]
+                # (B, U, *unit, C) -> (B*U, C, *unit) -> conv -> (B, U, *final_unit, C')
+                feature_map = head(feature_map.flatten(0, 1).movedim(-1, 1)).movedim(1, -1)
+                feature_map = feature_map.reshape(batch_size, num_units, *feature_map.shape[1:])
+            fused = fused + feature_map
+        return fused
+
+
+class HieraDecoder(nn.Module):
+    """MAE decoder: fill hidden mask units with a mask token, restore the grid, global attention, predict pixels."""
+
+    def __init__(self, config: HieraConfig):
+        super().__init__()
+        if not (config.decoder_hidden_size and config.decoder_depth and config.decoder_num_heads):
+            raise ValueError(
+                "HieraForPreTraining needs decoder_hidden_size, decoder_depth and decoder_num_heads in the config "
+                "(the official MAE decoder is 512 / 8 / 16; see HieraConfig.from_preset(..., for_pretraining=True))."
+            )
+        pools = config.num_query_pool
+        self.grid_final = [t // s**pools for t, s in zip(config.tokens_spatial_shape, config.query_stride)]
+        self.unit_shape_final = [m // s**pools for m, s in zip(config.masked_unit_size, config.query_stride)]
+        width = config.decoder_hidden_size
+        self.decoder_embeddings = nn.Linear(config.hidden_size, width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.decoder_position_embeddings = nn.Parameter(torch.zeros(1, math.prod(self.grid_final), width))
+        self.decoder_block = HieraStage(
+            [HieraLayer(config, width, width, config.decoder_num_heads) for _ in range(config.decoder_depth)]
+        )
+        self.decoder_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        # A prediction patch is the last spatial stride of one final token, e.g. 4 * 2**2 = 16 pixels.
+        self.pred_stride = config.patch_stride[-1] * config.query_stride[-1] ** pools
+        self.decoder_pred = nn.Linear(width, self.pred_stride**2 * config.num_channels)
+
+    def forward(
+        self, encoded: torch.Tensor, keep: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encoded` `(B, kept_units, *final_unit, C)`, `keep` `(B, U)` -> logits `(B, L, pixels)`, visible `(B, L)`."""
+        hidden = self.decoder_embeddings(encoded)
+        batch_size, num_units = keep.shape
+        # (B, U, *final_unit, C): kept units from the encoder, the mask token elsewhere.
+        full = self.mask_token.to(hidden.dtype).expand(batch_size * num_units, *self.unit_shape_final, -1).clone()
+        full[keep.flatten()] = hidden.flatten(0, 1)
+        full = full.view(batch_size, num_units, *self.unit_shape_final, -1)
+        hidden = undo_windowing(full, self.grid_final, self.unit_shape_final).flatten(1, -2)  # (B, L, C)
+        unit_keep = keep.view(batch_size, num_units, *[1] * len(self.unit_shape_final), 1)
+        unit_keep = unit_keep.expand(-1, -1, *self.unit_shape_final, 1)
+        visible = undo_windowing(unit_keep, self.grid_final, self.unit_shape_final).flatten(1)  # (B, L)
+
+        hidden = hidden + self.decoder_position_embeddings
+        hidden, _ = self.decoder_block(hidden, output_attentions)
+        return self.decoder_pred(self.decoder_norm(hidden)), visible
+
+
+class HieraForPreTraining(HieraPreTrainedModel):
+    """Masked-autoencoder pre-training for images and videos (MAE with multi-scale fusion, as in the paper)."""
+
+    def __init__(self, config: HieraConfig):
+        super().__init__(config)
+        self.hiera = HieraModel(config, add_pooling_layer=False, is_mae=True)
+        self.encoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.multiscale_fusion = HieraMultiScaleHead(config)
+        self.decoder = HieraDecoder(config)
+        self.post_init()
+
+    def pixel_targets(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """`(B, C, *input)` -> `(B, L, pixels)`: one row of pixels per prediction patch, in raster order.
+
+        official: video targets use the first frame of each temporal token and flatten (ph, pw, C) channel-last,
+        images flatten (C, ph, pw) channel-first.
+        """
+        size = self.decoder.pred_stride
+        if self.config.is_video:
+            pixel_values = pixel_values[:, :, :: self.config.patch_stride[0]]
+        # (B, C, [T,] H, W) -> (B, C, [T,] H/p, W/p, p, p)
+        patches = pixel_values.unfold(-2, size, size).unfold(-2, size, size)
+        if self.config.is_video:
+            patches = patches.permute(0, 2, 3, 4, 5, 6, 1)  # (B, T, H/p, W/p, p, p, C)
+            return patches.flatten(1, 3).flatten(2)
+        patches = patches.permute(0, 2, 3, 1, 4, 5)  # (B, H/p, W/p, C, p, p)
+        return patches.flatten(1, 2).flatten(2)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        interpolate_pos_encoding: bool | None = None,
+        **kwargs,
+    ) -> HieraForPreTrainingOutput:
+        r"""
+        noise: `(batch, num_mask_units)`; the units with the smallest noise are kept. Fix it for reproducible masks.
+        """
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        outputs = self.hiera(
+            pixel_values,
+            noise=noise,
+            output_attentions=output_attentions,
+            output_hidden_states=True,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+        )
+        # Stage outputs in mask-unit layout; the resolution stops changing after the pooling stages.
+        stage_maps = outputs.reshaped_hidden_states[1:]
+        pools = self.config.num_query_pool
+        fused = self.multiscale_fusion(list(stage_maps[:pools]) + [stage_maps[-1]])
+        logits, visible = self.decoder(self.encoder_norm(fused), outputs.bool_masked_pos, bool(output_attentions))
+
+        channels_first = self.hiera._to_channels_first(pixel_values, False)
+        targets = self.pixel_targets(channels_first)
+        if self.config.normalize_pixel_loss:
+            mean = targets.mean(dim=-1, keepdim=True)
+            var = targets.var(dim=-1, keepdim=True)  # unbiased, as in the official code
+            targets = (targets - mean) / (var + 1.0e-6) ** 0.5
+        hidden = ~visible
+        loss = ((logits[hidden] - targets[hidden]) ** 2).mean()
+        return HieraForPreTrainingOutput(
+            loss=loss,
+            logits=logits,
+            bool_masked_pos=visible,
+            ids_restore=outputs.ids_restore,
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            attentions=outputs.attentions,
+            reshaped_hidden_states=outputs.reshaped_hidden_states if output_hidden_states else None,
+        )
+
+
+class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
+    """Multi-scale feature maps, channels first: `(B, C_i, *grid_i)` for each stage in `out_features`.
+
+    Each map is `reshaped_hidden_states[i]` (tokens rerolled to the grid) passed through a per-stage layer norm.
+    """
+
+    def __init__(self, config: HieraConfig):
+        super().__init__(config)
+        self.num_features = [config.embed_dim] + config.stage_widths
+        self.hiera = HieraModel(config, add_pooling_layer=False)
+        self.hidden_states_norms = nn.ModuleDict(
+            {stage: nn.LayerNorm(channels, eps=config.layer_norm_eps) for stage, channels in zip(self.out_features, self.channels)}
+        )
+        self.post_init()
+
+    def get_input_embeddings(self) -> HieraPatchEmbeddings:
+        return self.hiera.embeddings.patch_embeddings
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        interpolate_pos_encoding: bool | None = None,
+        **kwargs,
+    ) -> BackboneOutput:
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        outputs = self.hiera(
+            pixel_values,
+            output_hidden_states=True,
+            output_attentions=output_attentions,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+        )
+        feature_maps = tuple(
+            self.hidden_states_norms[stage](hidden).movedim(-1, 1).contiguous()
+            for stage, hidden in zip(self.stage_names, outputs.reshaped_hidden_states)
+            if stage in self.out_features
+        )
+        return BackboneOutput(
+            feature_maps=feature_maps,
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            attentions=outputs.attentions,
+        )
+
+
+__all__ = [
+    "HieraBackbone",
+    "HieraForImageClassification",
+    "HieraForPreTraining",
+    "HieraForVideoClassification",
+    "HieraModel",
+    "HieraPreTrainedModel",
+]
