@@ -10,14 +10,18 @@ from hiera_hf.official import convert_official_state_dict
 
 
 def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Give every parameter random values (LayerNorm weights and biases too) so no constant hides a bug."""
+    """Give every parameter random values (LayerNorm weights and biases too) so no constant hides a bug.
+
+    Matrices get the official init's scale (std 0.02): larger weights blow activations up through 40+ residual
+    blocks until fp32 rounding alone exceeds an absolute 1e-4.
+    """
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name.endswith("weight") and param.ndim == 1:  # norms: around 1
                 param.copy_(1 + 0.1 * torch.randn(param.shape, generator=generator))
             else:
-                param.copy_(0.05 * torch.randn(param.shape, generator=generator))
+                param.copy_(0.02 * torch.randn(param.shape, generator=generator))
     return model
 
 

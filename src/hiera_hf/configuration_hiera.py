@@ -75,12 +75,23 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
     _out_indices: list[int] | None = None
 
     def __post_init__(self, **kwargs):
+        kwargs.pop("model_type", None)  # a class attribute; never let a loaded dict override it
+        self._check_geometry()
         self.hidden_size = int(self.embed_dim * self.embed_dim_multiplier ** (len(self.depths) - 1))
         self.stage_names = ["stem"] + [f"stage{idx}" for idx in range(1, len(self.depths) + 1)]
         self.set_output_features_output_indices(
             out_indices=kwargs.pop("out_indices", None), out_features=kwargs.pop("out_features", None)
         )
         super().__post_init__(**kwargs)
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
+        """Also read Transformers' built-in Hiera configs (model_type "hiera"): their fields are a subset of ours
+        with the same meaning, so `HieraForImageClassification.from_pretrained(builtin_folder)` just works."""
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        if config_dict.get("model_type") == "hiera":
+            config_dict = {**config_dict, "model_type": cls.model_type}
+        return config_dict, kwargs
 
     # ---- derived geometry (plain properties: not serialised) -------------------------------------------------
     @property
@@ -105,8 +116,10 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
     def num_mask_units(self) -> int:
         return math.prod(t // m for t, m in zip(self.tokens_spatial_shape, self.masked_unit_size))
 
-    # ---- validation (run by @strict at construction) ---------------------------------------------------------
-    def validate_architecture(self):
+    # ---- validation ------------------------------------------------------------------------------------------
+    def _check_geometry(self):
+        """Raise `ValueError` for shapes the model cannot build (a plain `ValueError`: `@strict` validators would
+        wrap it in their own error type)."""
         if len(self.image_size) != 2:
             raise ValueError(f"image_size must be (height, width), got {tuple(self.image_size)}.")
         num_dims = len(self.input_size)
@@ -134,10 +147,10 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
                     f"{tuple(self.query_stride)} over {num_stages - 1} stage transitions (dimension {dim}: "
                     f"{unit} is not divisible by {stride}**{num_stages - 1})."
                 )
-        for dim, (size, stride) in enumerate(zip(self.input_size, self.patch_stride)):
+        for size, stride in zip(self.input_size, self.patch_stride):
             if size % stride != 0:
                 raise ValueError(f"input size {self.input_size} is not divisible by patch_stride {self.patch_stride}.")
-        for dim, (tokens, unit) in enumerate(zip(self.tokens_spatial_shape, self.masked_unit_size)):
+        for tokens, unit in zip(self.tokens_spatial_shape, self.masked_unit_size):
             if tokens % unit != 0:
                 raise ValueError(
                     f"the token grid {tuple(self.tokens_spatial_shape)} of input size {self.input_size} cannot be "

@@ -56,7 +56,7 @@ def unroll(hidden_states: torch.Tensor, grid: list[int], schedule: list[list[int
     """
     batch_size, num_tokens, channels = hidden_states.shape
     num_dims, num_steps = len(grid), len(schedule)
-    coarse = [size // math.prod(step[d] for step in schedule) for d, size in enumerate(grid)]
+    coarse = [size // math.prod([step[d] for step in schedule]) for d, size in enumerate(grid)]
     # Raster coordinate d is the mixed-radix number (q_d, r_k_d, ..., r_1_d), most significant first.
     shape = [batch_size]
     for d in range(num_dims):
@@ -84,7 +84,7 @@ def reroll(hidden_states: torch.Tensor, schedule: list[list[int]], num_dims: int
     order = [0, 1 + num_steps * num_dims]
     order += [1 + j * num_dims + d for d in range(num_dims) for j in reversed(range(num_steps))]
     order += [2 + num_steps * num_dims]
-    unit_shape = [math.prod(step[d] for step in schedule) for d in range(num_dims)]
+    unit_shape = [math.prod([step[d] for step in schedule]) for d in range(num_dims)]
     return hidden_states.permute(order).reshape(batch_size, -1, *unit_shape, channels)
 
 
@@ -885,7 +885,10 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         self.num_features = [config.embed_dim] + config.stage_widths
         self.hiera = HieraModel(config, add_pooling_layer=False)
         self.hidden_states_norms = nn.ModuleDict(
-            {stage: nn.LayerNorm(channels, eps=config.layer_norm_eps) for stage, channels in zip(self.out_features, self.channels)}
+            {
+                stage: nn.LayerNorm(channels, eps=config.layer_norm_eps)
+                for stage, channels in zip(self.out_features, self.channels)
+            }
         )
         self.post_init()
 

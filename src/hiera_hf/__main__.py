@@ -1,0 +1,89 @@
+# Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
+"""`python -m hiera_hf`: build a Hiera classifier from a preset (or load one) and classify an image.
+
+With no `--model` the weights are random (no download happens), so the labels are meaningless: this shows the
+model, its input pipeline and its outputs end to end. Pass `--model FOLDER` for a converted checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from . import PRESETS, HieraConfig, HieraForImageClassification
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def imagenet_labels() -> dict[int, str]:
+    try:
+        from torchvision.models._meta import _IMAGENET_CATEGORIES
+    except ImportError:  # torchvision is optional
+        return {i: f"class_{i}" for i in range(1000)}
+    return dict(enumerate(_IMAGENET_CATEGORIES))
+
+
+def demo_image() -> Image.Image:
+    """A drawn test picture: a red disc and a blue square on a green background."""
+    image = Image.new("RGB", (320, 240), (90, 160, 90))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((40, 60, 160, 180), fill=(200, 40, 40))
+    draw.rectangle((190, 70, 290, 170), fill=(40, 60, 200))
+    return image
+
+
+def preprocess(image: Image.Image, crop: int = 224) -> torch.Tensor:
+    """The official evaluation transform: shorter side to 256/224*crop (bicubic), center crop, normalise."""
+    image = image.convert("RGB")
+    short = int(256 / 224 * crop)
+    width, height = image.size
+    scale = short / min(width, height)
+    image = image.resize((round(width * scale), round(height * scale)), Image.BICUBIC)
+    left, top = (image.width - crop) // 2, (image.height - crop) // 2
+    image = image.crop((left, top, left + crop, top + crop))
+    array = (np.asarray(image, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(array.astype(np.float32)).permute(2, 0, 1)[None]
+
+
+def main(argv: list[str] | None = None) -> None:
+    image_presets = [name for name in PRESETS if "x" not in name.split("_")[-1]]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="hiera_tiny_224", choices=image_presets)
+    parser.add_argument("--model", help="a saved HieraForImageClassification folder (instead of --preset)")
+    parser.add_argument("--image", help="an image file (default: a drawn test picture)")
+    parser.add_argument("--top-k", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    if args.model:
+        model = HieraForImageClassification.from_pretrained(args.model)
+        source = args.model
+    else:
+        torch.manual_seed(0)
+        labels = imagenet_labels()
+        config = HieraConfig.from_preset(args.preset, id2label=labels, label2id={v: k for k, v in labels.items()})
+        model = HieraForImageClassification(config)
+        source = f"preset {args.preset}, random weights"
+    model.eval()
+    image = Image.open(args.image) if args.image else demo_image()
+    pixel_values = preprocess(image, crop=model.config.image_size[0])
+
+    start = time.perf_counter()
+    with torch.inference_mode():
+        logits = model(pixel_values).logits
+    elapsed = time.perf_counter() - start
+    probabilities = logits.softmax(-1)[0]
+    scores, indices = probabilities.topk(args.top_k)
+    parameters = sum(p.numel() for p in model.parameters()) / 1e6
+    print(f"model: {source} ({parameters:.2f}M parameters, attention: {model.config._attn_implementation})")
+    print(f"input: {args.image or 'drawn test picture'} -> pixel_values {tuple(pixel_values.shape)}")
+    print(f"forward: {elapsed * 1000:.0f} ms on {torch.get_num_threads()} CPU threads")
+    for score, index in zip(scores.tolist(), indices.tolist()):
+        print(f"  {score:7.4f}  {model.config.id2label[index]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,431 @@
+"""Behaviour of the models: attention back-ends, compile, checkpointing, save/load, Auto, interop, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from helpers import randomize_
+from transformers import (
+    AutoBackbone,
+    AutoConfig,
+    AutoModel,
+    AutoModelForImageClassification,
+    AutoModelForPreTraining,
+    AutoModelForVideoClassification,
+)
+
+from hiera_hf import (
+    HieraBackbone,
+    HieraConfig,
+    HieraForImageClassification,
+    HieraForPreTraining,
+    HieraForVideoClassification,
+    HieraModel,
+)
+
+
+def small_config(video: bool = False, **kwargs) -> HieraConfig:
+    """A few-layer Hiera at 64x64 (x4 frames for video) with the official geometry otherwise."""
+    base = dict(
+        embed_dim=16,
+        num_heads=(1, 2, 4, 8),
+        depths=(1, 2, 2, 1),
+        image_size=(64, 64),
+        decoder_hidden_size=32,
+        decoder_depth=1,
+        decoder_num_heads=2,
+        num_labels=5,
+    )
+    if video:
+        base.update(
+            num_frames=4,
+            patch_size=(3, 7, 7),
+            patch_stride=(2, 4, 4),
+            patch_padding=(1, 3, 3),
+            query_stride=(1, 2, 2),
+            masked_unit_size=(1, 8, 8),
+            separate_position_embeddings=True,
+        )
+    base.update(kwargs)
+    return HieraConfig(**base)
+
+
+def pixels_for(config: HieraConfig, batch_size: int = 2, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    if config.is_video:
+        return torch.randn(batch_size, config.num_frames, 3, *config.image_size, generator=generator)
+    return torch.randn(batch_size, 3, *config.image_size, generator=generator)
+
+
+def classifier_for(config: HieraConfig, **kwargs):
+    model_class = HieraForVideoClassification if config.is_video else HieraForImageClassification
+    return randomize_(model_class(config, **kwargs)).eval()
+
+
+# ---- attention back-ends, compile, gradient checkpointing ------------------------------------------------------
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_eager_and_sdpa_agree(video):
+    config = small_config(video)
+    sdpa = classifier_for(config)
+    assert sdpa.config._attn_implementation == "sdpa"  # the default
+    eager = type(sdpa).from_pretrained(None, config=config, state_dict=sdpa.state_dict(), attn_implementation="eager")
+    assert eager.config._attn_implementation == "eager"
+    pixels = pixels_for(config)
+    with torch.no_grad():
+        expected = eager.eval()(pixels, output_hidden_states=True)
+        actual = sdpa(pixels, output_hidden_states=True)
+    torch.testing.assert_close(actual.logits, expected.logits, atol=1e-5, rtol=0)
+    for a, b in zip(actual.reshaped_hidden_states, expected.reshaped_hidden_states):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_output_attentions_with_sdpa():
+    config = small_config()
+    model = classifier_for(config)
+    with torch.no_grad():
+        attentions = model(pixels_for(config), output_attentions=True).attentions
+    assert len(attentions) == len(config.depths)
+    # stage 1: mask-unit attention over 64 tokens in each of 4 units; the last stage's only layer is global and
+    # pools its queries (16 -> 4) while attending to all 16 keys.
+    assert attentions[0].shape == (2, 1, 4, 64, 64)
+    assert attentions[-1].shape == (2, 8, 1, 4, 16)
+    torch.testing.assert_close(attentions[0].sum(-1), torch.ones(2, 1, 4, 64))
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_compile_fullgraph(video):
+    config = small_config(video)
+    model = classifier_for(config)
+    pixels = pixels_for(config)
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        expected = model(pixels).logits
+        actual = compiled(pixels).logits
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_gradient_checkpointing_same_gradients(video):
+    config = small_config(video)
+    model = classifier_for(config).train()
+    pixels, labels = pixels_for(config), torch.tensor([1, 3])
+
+    def gradients():
+        model.zero_grad()
+        model(pixels, labels=labels).loss.backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    plain = gradients()
+    model.gradient_checkpointing_enable()
+    assert all(layer.gradient_checkpointing for layer in model.hiera.encoder.stages[0].layers)
+    checkpointed = gradients()
+    for name in plain:
+        torch.testing.assert_close(checkpointed[name], plain[name], atol=1e-6, rtol=0, msg=name)
+
+
+def test_drop_path_only_in_training():
+    config = small_config(drop_path_rate=0.5)
+    model = classifier_for(config)
+    pixels = pixels_for(config)
+    with torch.no_grad():
+        assert torch.equal(model(pixels).logits, model(pixels).logits)
+        model.train()
+        torch.manual_seed(0)
+        first = model(pixels).logits
+        torch.manual_seed(1)
+        assert not torch.equal(first, model(pixels).logits)
+
+
+# ---- heads and losses -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "labels"),
+    [
+        ("single_label_classification", torch.tensor([0, 4])),
+        ("multi_label_classification", torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 0]])),
+    ],
+)
+def test_classification_losses(problem_type, labels):
+    config = small_config(problem_type=problem_type)
+    model = classifier_for(config)
+    logits = model(pixels_for(config)).logits
+    if problem_type == "single_label_classification":
+        expected = torch.nn.functional.cross_entropy(logits, labels)
+    else:
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    torch.testing.assert_close(model(pixels_for(config), labels=labels).loss, expected)
+
+
+def test_regression_loss():
+    config = small_config(num_labels=1, problem_type="regression")
+    model = classifier_for(config)
+    labels = torch.tensor([0.5, -1.0])
+    out = model(pixels_for(config), labels=labels)
+    torch.testing.assert_close(out.loss, torch.nn.functional.mse_loss(out.logits.squeeze(-1), labels))
+
+
+def test_return_dict_false_gives_tuple():
+    config = small_config()
+    model = classifier_for(config)
+    with torch.no_grad():
+        out = model(pixels_for(config), return_dict=False)
+    assert isinstance(out, tuple) and out[0].shape == (2, 5)
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_pretraining_noise_makes_masking_deterministic(video):
+    config = small_config(video, mask_ratio=0.5, num_query_pool=2)  # the official MAE pools twice
+    model = randomize_(HieraForPreTraining(config)).eval()
+    pixels = pixels_for(config)
+    noise = torch.rand(2, config.num_mask_units, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        first, second = model(pixels, noise=noise), model(pixels, noise=noise)
+        other = model(pixels, noise=noise.flip(-1))
+    assert torch.equal(first.loss, second.loss) and not torch.equal(first.loss, other.loss)
+    patches = (config.num_frames // 2 if video else 1) * (64 // 16) ** 2
+    assert first.logits.shape == (2, patches, 16 * 16 * 3)
+    assert first.bool_masked_pos.shape == (2, patches) and first.ids_restore.shape == (2, config.num_mask_units)
+    # half of the mask units are visible
+    assert first.bool_masked_pos.float().mean().item() == pytest.approx(0.5)
+
+
+def test_pretraining_trains():
+    config = small_config()
+    model = randomize_(HieraForPreTraining(config)).train()
+    out = model(pixels_for(config))
+    out.loss.backward()
+    assert model.decoder.mask_token.grad is not None and torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_backbone_maps_are_rerolled_hidden_states(video):
+    config = small_config(video, out_features=["stem", "stage1", "stage2", "stage3", "stage4"])
+    backbone = HieraBackbone(config).eval()
+    for norm in backbone.hidden_states_norms.values():  # identity norms: maps must be the spatial states
+        torch.nn.init.ones_(norm.weight)
+        torch.nn.init.zeros_(norm.bias)
+    base = HieraModel(config, add_pooling_layer=False).eval()
+    base.load_state_dict(backbone.hiera.state_dict())
+    pixels = pixels_for(config)
+    with torch.no_grad():
+        maps = backbone(pixels).feature_maps
+        states = base(pixels, output_hidden_states=True).reshaped_hidden_states
+    norm = torch.nn.functional.layer_norm
+    for feature_map, state in zip(maps, states):
+        expected = norm(state, state.shape[-1:], eps=config.layer_norm_eps).movedim(-1, 1)
+        torch.testing.assert_close(feature_map, expected, atol=1e-5, rtol=0)
+    grids = [(16, 16), (16, 16), (8, 8), (4, 4), (2, 2)]
+    assert [tuple(m.shape[-2:]) for m in maps] == grids
+    assert [m.shape[1] for m in maps] == backbone.channels
+
+
+def test_backbone_spatial_order():
+    """A feature at one position of the input shows up at the same position of the stem map (no unroll order)."""
+    config = small_config(out_features=["stem"])
+    backbone = HieraBackbone(config).eval()
+    with torch.no_grad():
+        backbone.hiera.embeddings.position_embeddings.zero_()
+        pixels = torch.zeros(1, 3, 64, 64)
+        pixels[..., 20:24, 40:44] = 1.0  # patch (5, 10) of the 16x16 grid
+        base = backbone(torch.zeros_like(pixels)).feature_maps[0]
+        changed = (backbone(pixels).feature_maps[0] - base).abs().sum(1)[0]
+    rows, cols = torch.nonzero(changed > 1e-6, as_tuple=True)
+    assert rows.min() >= 4 and rows.max() <= 6 and cols.min() >= 9 and cols.max() <= 11
+
+
+# ---- other sizes --------------------------------------------------------------------------------------------------
+
+
+def test_interpolate_pos_encoding_image():
+    config = small_config()
+    model = classifier_for(config)
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 96, 128), interpolate_pos_encoding=True, output_hidden_states=True)
+        same = model(pixels_for(config), interpolate_pos_encoding=True).logits
+        reference = model(pixels_for(config)).logits
+    assert out.logits.shape == (1, 5)
+    assert out.reshaped_hidden_states[1].shape == (1, 24, 32, 16)
+    torch.testing.assert_close(same, reference, atol=0, rtol=0)  # the trained size is not interpolated
+
+
+def test_interpolate_pos_encoding_video_frames():
+    config = small_config(video=True)
+    model = classifier_for(config)
+    with torch.no_grad():
+        out = model(torch.randn(1, 8, 3, 64, 96), interpolate_pos_encoding=True, output_hidden_states=True)
+    assert out.logits.shape == (1, 5)
+    assert out.reshaped_hidden_states[1].shape == (1, 4, 16, 24, 16)
+
+
+# ---- bad input ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("video", "shape", "interpolate", "message"),
+    [
+        (False, (2, 1, 64, 64), False, "Expected 3 channels"),
+        (False, (2, 4, 3, 64, 64), False, "image model: pixel_values must be 4-D"),
+        (True, (2, 3, 64, 64), False, "video model: pixel_values must be 5-D"),
+        (True, (2, 4, 4, 64, 64), False, "Expected 3 channels"),
+        (True, (2, 6, 3, 64, 64), False, r"\(frames, height, width\) = \(6, 64, 64\) does not match"),
+        (False, (2, 3, 96, 96), False, "interpolate_pos_encoding=True"),
+        (False, (2, 3, 48, 64), True, "cannot be tiled by mask units"),
+        (True, (2, 5, 3, 64, 64), True, "cannot be tiled by mask units"),
+    ],
+)
+def test_bad_pixel_values(video, shape, interpolate, message):
+    model = classifier_for(small_config(video))
+    with pytest.raises(ValueError, match=message):
+        model(torch.randn(shape), interpolate_pos_encoding=interpolate)
+
+
+def test_pixel_values_must_be_tensor():
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        classifier_for(small_config())(pixel_values=[[0.0]])
+
+
+def test_wrong_model_class_for_config():
+    with pytest.raises(ValueError, match="use HieraForVideoClassification"):
+        HieraForImageClassification(small_config(video=True))
+    with pytest.raises(ValueError, match="use HieraForImageClassification"):
+        HieraForVideoClassification(small_config())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(depths=(1, 1, 1)), "num_heads needs one value per stage"),
+        (dict(num_heads=(1, 3, 4, 8)), "width 32 is not divisible by num_heads=3"),
+        (dict(query_stride=(2, 2, 2)), "query_stride needs 2 values for a image"),
+        (dict(masked_unit_size=(4, 4)), "cannot be tiled by query_stride"),
+        (dict(image_size=(72, 64)), "cannot be tiled by masked_unit_size"),
+        (dict(num_query_pool=4), "num_query_pool must be in"),
+        (dict(mask_ratio=1.0), "mask_ratio"),
+        (dict(num_frames=4), "patch_size needs 3 values for a video"),
+    ],
+)
+def test_config_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        small_config(**kwargs)
+
+
+def test_unknown_preset_lists_valid_ones():
+    with pytest.raises(ValueError, match="hiera_base_224"):
+        HieraConfig.from_preset("hiera_gigantic_224")
+
+
+# ---- save/load, Auto classes, dtype/device_map ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_save_load_round_trip_with_auto(tmp_path, video):
+    config = small_config(video)
+    model = classifier_for(config)
+    tmp_path = str(tmp_path)
+    model.save_pretrained(tmp_path)
+    assert (Path(tmp_path) / "model.safetensors").exists()
+    auto_class = AutoModelForVideoClassification if video else AutoModelForImageClassification
+    loaded = auto_class.from_pretrained(tmp_path).eval()
+    assert type(loaded) is type(model)
+    assert type(AutoConfig.from_pretrained(tmp_path)) is HieraConfig
+    pixels = pixels_for(config)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pixels).logits, model(pixels).logits, atol=0, rtol=0)
+    base = AutoModel.from_pretrained(tmp_path)
+    assert type(base) is HieraModel
+    # AutoBackbone.from_pretrained in Transformers 5.23 asks the Hub whether a *local* folder is a repo (fails
+    # offline), so check the Auto mapping through from_config and the folder through the class.
+    assert type(AutoBackbone.from_config(loaded.config)) is HieraBackbone
+    backbone = HieraBackbone.from_pretrained(tmp_path, out_features=["stage4"])
+    assert backbone.out_features == ["stage4"]
+
+
+def test_auto_pretraining_and_dtype_and_device_map(tmp_path):
+    config = small_config()
+    HieraForPreTraining(config).save_pretrained(tmp_path)
+    model = AutoModelForPreTraining.from_pretrained(tmp_path, dtype=torch.bfloat16, device_map="auto")
+    assert type(model) is HieraForPreTraining
+    assert next(model.parameters()).dtype == torch.bfloat16
+    with torch.no_grad():
+        out = model(pixels_for(config).to(torch.bfloat16))
+    assert torch.isfinite(out.loss)
+
+
+def test_presets_build_official_geometry():
+    config = HieraConfig.from_preset("hiera_base_16x224")
+    assert config.input_size == (16, 224, 224) and config.num_mask_units == 392
+    mae = HieraConfig.from_preset("hiera_base_16x224", for_pretraining=True)
+    assert mae.num_query_pool == 2 and mae.mask_ratio == 0.9
+    with torch.device("meta"):
+        model = HieraForImageClassification(HieraConfig.from_preset("hiera_base_224", num_labels=1000))
+    assert abs(sum(p.numel() for p in model.parameters()) - 51_520_000) < 10_000  # 51.52M in the notes
+
+
+# ---- Transformers' built-in "hiera" --------------------------------------------------------------------------------
+
+
+def builtin_config(**kwargs) -> transformers.HieraConfig:
+    return transformers.HieraConfig(embed_dim=16, depths=(1, 2, 2, 1), image_size=(64, 64), num_labels=5, **kwargs)
+
+
+def test_builtin_checkpoint_loads_into_ours(tmp_path):
+    builtin = randomize_(transformers.HieraForImageClassification(builtin_config())).eval()
+    builtin.save_pretrained(tmp_path / "classifier")
+    builtin.hiera.save_pretrained(tmp_path / "base")
+    ours = HieraForImageClassification.from_pretrained(tmp_path / "classifier").eval()
+    ours_base = HieraModel.from_pretrained(tmp_path / "base").eval()
+    assert ours.config.model_type == "hiera_hf"
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = builtin(pixels, output_hidden_states=True)
+        actual = ours(pixels, output_hidden_states=True)
+        base_expected = builtin.hiera(pixels).last_hidden_state
+        base_actual = ours_base(pixels).last_hidden_state
+    torch.testing.assert_close(actual.logits, expected.logits, atol=1e-5, rtol=0)
+    for a, b in zip(actual.reshaped_hidden_states, expected.reshaped_hidden_states):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    torch.testing.assert_close(base_actual, base_expected, atol=1e-5, rtol=0)
+
+
+def test_builtin_hiera_still_resolves_to_transformers(tmp_path):
+    config = builtin_config()
+    assert type(AutoConfig.for_model("hiera")) is transformers.HieraConfig
+    assert type(AutoModel.from_config(config)) is transformers.HieraModel
+    assert type(AutoModelForImageClassification.from_config(config)) is transformers.HieraForImageClassification
+    mae_config = builtin_config(decoder_hidden_size=32, decoder_depth=1, decoder_num_heads=2)
+    assert type(AutoModelForPreTraining.from_config(mae_config)) is transformers.HieraForPreTraining
+    transformers.HieraForImageClassification(config).save_pretrained(tmp_path)
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path)
+    assert type(loaded) is transformers.HieraForImageClassification
+
+
+def test_import_leaves_builtin_outputs_unchanged():
+    """Run the built-in model in a fresh interpreter before and after `import hiera_hf`: same logits, same classes."""
+    script = textwrap.dedent(
+        """
+        import torch, transformers
+        from transformers import AutoModelForImageClassification
+        torch.manual_seed(0)
+        config = transformers.HieraConfig(embed_dim=16, depths=(1, 1, 1, 1), image_size=(64, 64), num_labels=3)
+        model = AutoModelForImageClassification.from_config(config).eval()
+        x = torch.randn(1, 3, 64, 64)
+        before = model(x).logits
+        import hiera_hf
+        again = AutoModelForImageClassification.from_config(config)
+        assert type(again) is transformers.HieraForImageClassification, type(again)
+        assert torch.equal(model(x).logits, before)
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
