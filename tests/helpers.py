@@ -55,3 +55,18 @@ def official_input(name: str, batch_size: int = 2, seed: int = 0) -> torch.Tenso
 def to_ours(pixel_values: torch.Tensor) -> torch.Tensor:
     """Official video layout (B, C, T, H, W) -> ours (B, T, C, H, W); images unchanged."""
     return pixel_values.transpose(1, 2) if pixel_values.ndim == 5 else pixel_values
+
+
+def write_video(path, frames, fps: int = 30) -> None:
+    """Encode `(T, H, W, 3)` uint8 frames as an MPEG-4 .mp4 with PyAV (H and W even)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"qscale": "1"}  # near-lossless, so decoded frames stay close to the originals
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)

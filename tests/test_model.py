@@ -319,6 +319,11 @@ def test_config_validation(kwargs, message):
         small_config(**kwargs)
 
 
+def test_derived_fields_cannot_be_overridden():
+    config = small_config(hidden_size=768, stage_names=["x"])
+    assert config.hidden_size == 128 and config.stage_names[-1] == "stage4"
+
+
 def test_unknown_preset_lists_valid_ones():
     with pytest.raises(ValueError, match="hiera_base_224"):
         HieraConfig.from_preset("hiera_gigantic_224")

@@ -8,13 +8,16 @@ Transformers' own image-only Hiera (model_type "hiera") is left untouched.
 from transformers import (
     AutoBackbone,
     AutoConfig,
+    AutoImageProcessor,
     AutoModel,
     AutoModelForImageClassification,
     AutoModelForPreTraining,
     AutoModelForVideoClassification,
+    AutoVideoProcessor,
 )
 
 from .configuration_hiera import PRESETS, HieraConfig
+from .image_processing_hiera import HieraImageProcessor, HieraImageProcessorPil
 from .modeling_hiera import (
     HieraBackbone,
     HieraForImageClassification,
@@ -23,6 +26,7 @@ from .modeling_hiera import (
     HieraModel,
     HieraPreTrainedModel,
 )
+from .video_processing_hiera import HieraVideoProcessor
 
 __version__ = "0.1.0"
 
@@ -39,6 +43,12 @@ def _register() -> None:
         (AutoBackbone, HieraBackbone),
     ):
         auto_class.register(HieraConfig, model_class, exist_ok=True)
+    AutoImageProcessor.register(
+        HieraConfig,
+        image_processor_classes={"torchvision": HieraImageProcessor, "pil": HieraImageProcessorPil},
+        exist_ok=True,
+    )
+    AutoVideoProcessor.register(HieraConfig, HieraVideoProcessor, exist_ok=True)
 
 
 _register()
@@ -50,6 +60,9 @@ __all__ = [
     "HieraForImageClassification",
     "HieraForPreTraining",
     "HieraForVideoClassification",
+    "HieraImageProcessor",
+    "HieraImageProcessorPil",
+    "HieraVideoProcessor",
     "HieraModel",
     "HieraPreTrainedModel",
 ]

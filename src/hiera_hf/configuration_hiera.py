@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
@@ -75,7 +78,9 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
     _out_indices: list[int] | None = None
 
     def __post_init__(self, **kwargs):
-        kwargs.pop("model_type", None)  # a class attribute; never let a loaded dict override it
+        # Class attribute and derived values: a loaded or copied dict must not override them.
+        for derived in ("model_type", "hidden_size", "stage_names"):
+            kwargs.pop(derived, None)
         self._check_geometry()
         self.hidden_size = int(self.embed_dim * self.embed_dim_multiplier ** (len(self.depths) - 1))
         self.stage_names = ["stem"] + [f"stage{idx}" for idx in range(1, len(self.depths) + 1)]
@@ -92,6 +97,13 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
         if config_dict.get("model_type") == "hiera":
             config_dict = {**config_dict, "model_type": cls.model_type}
         return config_dict, kwargs
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """Save `config.json` with a complete `auto_map` and our source files next to it, so that
+        `trust_remote_code=True` loads the folder where `hiera_hf` is not installed."""
+        self.auto_map = auto_map(self.is_video)
+        super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        save_source_files(save_directory)
 
     # ---- derived geometry (plain properties: not serialised) -------------------------------------------------
     @property
@@ -185,6 +197,56 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
         return cls(**preset)
 
 
+# ---- remote code ---------------------------------------------------------------------------------------------------
+# `save_pretrained` of the config and the processors writes these files and `auto_map` entries naming them. The
+# files import each other relatively only, so they load as a Hub "remote code" package.
+SOURCE_FILES = (
+    "configuration_hiera.py",
+    "modeling_hiera.py",
+    "image_processing_hiera.py",
+    "video_processing_hiera.py",
+)
+
+
+def auto_map(is_video: bool) -> dict:
+    """Every Auto class that applies to a Hiera folder, mapped to `module.Class` in `SOURCE_FILES`."""
+    mapping = {
+        "AutoConfig": "configuration_hiera.HieraConfig",
+        "AutoModel": "modeling_hiera.HieraModel",
+        "AutoModelForPreTraining": "modeling_hiera.HieraForPreTraining",
+        "AutoBackbone": "modeling_hiera.HieraBackbone",
+    }
+    if is_video:
+        mapping["AutoModelForVideoClassification"] = "modeling_hiera.HieraForVideoClassification"
+        mapping["AutoVideoProcessor"] = "video_processing_hiera.HieraVideoProcessor"
+    else:
+        mapping["AutoModelForImageClassification"] = "modeling_hiera.HieraForImageClassification"
+        mapping["AutoImageProcessor"] = {
+            "torchvision": "image_processing_hiera.HieraImageProcessor",
+            "pil": "image_processing_hiera.HieraImageProcessorPil",
+        }
+    return mapping
+
+
+def save_source_files(save_directory) -> None:
+    """Copy our source files (those present next to this one) into `save_directory`."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in SOURCE_FILES:
+        source = os.path.join(here, name)
+        if os.path.isfile(source):
+            shutil.copyfile(source, os.path.join(save_directory, name))
+
+
+def add_auto_map_to_json(path, is_video: bool) -> None:
+    """Add `auto_map` to a saved processor config (`preprocessor_config.json`, `video_preprocessor_config.json`)."""
+    with open(path, encoding="utf-8") as file:
+        content = json.load(file)
+    content["auto_map"] = auto_map(is_video)
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(content, file, indent=2, sort_keys=True)
+        file.write("\n")
+
+
 def _preset(embed_dim: int, first_heads: int, depths: tuple[int, ...], video: bool) -> dict:
     """Constructor arguments of the official `hiera_*` functions, mapped to our field names."""
     preset = {
@@ -222,4 +284,4 @@ PRESETS.update(
     {f"hiera_{size}_16x224": _preset(*_SIZES[size], video=True) for size in ("base", "base_plus", "large", "huge")}
 )
 
-__all__ = ["HieraConfig", "PRESETS"]
+__all__ = ["HieraConfig", "PRESETS", "SOURCE_FILES", "auto_map"]

@@ -1,0 +1,90 @@
+# Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
+"""Image processors for Hiera: the official evaluation transform, with a torchvision and a PIL backend.
+
+Defaults: resize the shorter side to 256 (bicubic; `int(256 / 224 * crop)`), center-crop 224, scale to [0, 1],
+normalise with the ImageNet mean and std. `HieraImageProcessorPil` reproduces `torchvision.transforms`
+`Resize(256, BICUBIC) -> CenterCrop(224) -> ToTensor -> Normalize` on PIL input exactly (PIL resampling);
+`HieraImageProcessor` resizes tensors with torchvision (faster, batched, GPU-capable) and differs from it by
+interpolation rounding (see README).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from transformers.image_processing_backends import PilBackend, TorchvisionBackend
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
+
+from .configuration_hiera import add_auto_map_to_json, save_source_files
+
+
+def to_rgb_image(image):
+    """Bring one input image to a form both backends take unchanged: an RGB PIL image or a uint8/float array.
+
+    PIL images: EXIF orientation applied; grayscale, palette, CMYK, RGBA (alpha dropped) and 16/32-bit integer
+    images become 8-bit RGB. Arrays and tensors: `(H, W)`, `(H, W, C)` or `(C, H, W)` with C in {1, 3, 4};
+    floats are taken to be in [0, 1] and scaled to [0, 255] so that every input is rescaled the same way.
+    """
+    if isinstance(image, Image.Image):
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+            bits = 16 if image.mode.startswith("I;16") else 32
+            array = np.asarray(image, dtype=np.float64) / (2**bits - 1) * 255.0
+            image = Image.fromarray(np.clip(np.round(array), 0, 255).astype(np.uint8), mode="L")
+        return image.convert("RGB")
+    if isinstance(image, torch.Tensor):
+        array_like, shape = image, tuple(image.shape)
+        is_float = image.is_floating_point()
+    elif isinstance(image, np.ndarray):
+        array_like, shape = image, image.shape
+        is_float = np.issubdtype(image.dtype, np.floating)
+    else:
+        raise TypeError(
+            f"Unsupported image type {type(image).__name__}: expected a PIL image, a numpy array or a torch tensor."
+        )
+    channel_counts = (1, 3, 4)
+    if not (len(shape) == 2 or (len(shape) == 3 and (shape[0] in channel_counts or shape[-1] in channel_counts))):
+        raise ValueError(
+            f"Expected an image of shape (H, W), (H, W, C) or (C, H, W) with C in {channel_counts}, got shape {shape}."
+        )
+    return array_like * 255.0 if is_float else array_like
+
+
+class _HieraImageDefaults:
+    """Defaults and the input step shared by both backends (class attributes win over the backends' in the MRO)."""
+
+    model_input_names = ["pixel_values"]
+    resample = PILImageResampling.BICUBIC
+    image_mean = IMAGENET_DEFAULT_MEAN
+    image_std = IMAGENET_DEFAULT_STD
+    size = {"shortest_edge": 256}
+    crop_size = {"height": 224, "width": 224}
+    do_resize = True
+    do_center_crop = True
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
+
+    def process_image(self, image, *args, **kwargs):
+        return super().process_image(to_rgb_image(image), *args, **kwargs)
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """Also write `auto_map` and our source files (see `configuration_hiera.save_source_files`)."""
+        files = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        add_auto_map_to_json(os.path.join(save_directory, "preprocessor_config.json"), is_video=False)
+        save_source_files(save_directory)
+        return files
+
+
+class HieraImageProcessor(_HieraImageDefaults, TorchvisionBackend):
+    """Torchvision backend (tensors, batched, works on GPU tensors)."""
+
+
+class HieraImageProcessorPil(_HieraImageDefaults, PilBackend):
+    """PIL/NumPy backend: matches `torchvision.transforms` on PIL images."""
+
+
+__all__ = ["HieraImageProcessor", "HieraImageProcessorPil", "to_rgb_image"]
