@@ -63,12 +63,18 @@ def official_key_to_hf(key: str, config: HieraConfig) -> str:
 
 def convert_official_state_dict(state_dict: dict[str, torch.Tensor], config: HieraConfig) -> dict[str, torch.Tensor]:
     """Rename an official state dict (`checkpoint["model_state"]`) to our keys. Unknown keys raise `ValueError`."""
-    converted, unknown = {}, []
+    converted, source, unknown, clashes = {}, {}, [], []
     for key, tensor in state_dict.items():
         try:
-            converted[official_key_to_hf(key, config)] = tensor
+            target = official_key_to_hf(key, config)
         except (KeyError, ValueError):
             unknown.append(key)
+            continue
+        if target in converted:  # e.g. both pos_embed and pos_embed_spatial: one would be silently dropped
+            clashes.append(f"{source[target]} and {key} both map to {target}")
+        converted[target], source[target] = tensor, key
     if unknown:
         raise ValueError(f"Keys not in the official Hiera layout: {sorted(unknown)}")
+    if clashes:
+        raise ValueError(f"Conflicting keys: {clashes}")
     return converted

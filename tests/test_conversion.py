@@ -1,0 +1,297 @@
+"""Conversion of the 20 official checkpoints: fabricated official checkpoints in, verified Transformers folders out.
+
+Full conversion with verification against the official model runs for the ten image tiny..base_plus and video base
+checkpoints; the other ten (large/huge images, base_plus/large/huge videos) are checked key by key and shape by
+shape on the `meta` device (their full parity is covered by tests/test_parity.py, which runs the same key map).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import hiera
+import numpy as np
+import pytest
+import torch
+from helpers import randomize_, write_video
+from transformers import AutoModel, AutoModelForImageClassification, AutoModelForPreTraining, pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from conversion import convert_hiera_to_hf as conversion  # noqa: E402
+from conversion.convert_hiera_to_hf import CHECKPOINTS, ConversionError, convert_checkpoint  # noqa: E402
+from hiera_hf import HieraBackbone, HieraForPreTraining, HieraModel  # noqa: E402
+
+FULL = [
+    name
+    for name in CHECKPOINTS
+    if name.split(".")[0]
+    in {"hiera_tiny_224", "hiera_small_224", "hiera_base_224", "hiera_base_plus_224", "hiera_base_16x224"}
+]
+META_ONLY = [name for name in CHECKPOINTS if name not in FULL]
+assert len(CHECKPOINTS) == 20 and len(FULL) == 10
+
+
+def official_for(name: str, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
+    checkpoint = CHECKPOINTS[name]
+    builder = getattr(hiera, ("mae_" if checkpoint.pretraining else "") + checkpoint.architecture)
+    torch.manual_seed(seed)
+    if device == "meta":
+        from accelerate import init_empty_weights
+
+        with init_empty_weights():  # parameters on meta; the official init's linspace(...).item() stays on CPU
+            return builder(pretrained=False)
+    return randomize_(builder(pretrained=False), seed).eval()
+
+
+def save_official(name: str, directory: Path, hub_format: bool = False) -> Path:
+    """An official checkpoint as Meta ships it: `{"model_state": ...}` .pth, or the Hub original format."""
+    model = official_for(name)
+    if hub_format:
+        model.save_pretrained(directory / name)  # PyTorchModelHubMixin: constructor config.json + safetensors
+        return directory / name
+    path = directory / f"{name}.pth"
+    torch.save({"model_state": model.state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize("name", FULL)
+def test_convert_and_verify(name, tmp_path):
+    hub_format = FULL.index(name) % 2 == 1  # alternate the two sources
+    source = save_official(name, tmp_path, hub_format)
+    kwargs = {"hub_source": str(source)} if hub_format else {"checkpoint_path": source}
+    row = convert_checkpoint(name, tmp_path / "out", **kwargs)
+    assert row["max_abs_diff"] <= 1e-4 and row["processor_diff"] <= 1e-4
+    folder = Path(row["output"])
+    expected = {"model.safetensors", "config.json", "README.md", "configuration_hiera.py", "modeling_hiera.py"}
+    assert expected <= set(os.listdir(folder))
+    processor_file = "video_preprocessor_config.json" if CHECKPOINTS[name].is_video else "preprocessor_config.json"
+    assert (folder / processor_file).exists()
+    assert not [p for p in tmp_path.joinpath("out").iterdir() if p.name.startswith(".")]  # no staging left over
+    if CHECKPOINTS[name].pretraining:
+        model = AutoModelForPreTraining.from_pretrained(folder)
+        assert type(model) is HieraForPreTraining
+        assert type(AutoModel.from_pretrained(folder)) is HieraModel
+        assert type(HieraBackbone.from_pretrained(folder, out_features=["stage1", "stage4"])) is HieraBackbone
+    else:
+        config = AutoModel.from_pretrained(folder).config
+        labels = 400 if CHECKPOINTS[name].is_video else 1000
+        assert config.num_labels == labels and config.id2label[0] in {"tench", "abseiling"}
+
+
+@pytest.mark.parametrize("name", META_ONLY)
+def test_key_and_shape_mapping_on_meta(name):
+    """Every official key maps onto a parameter of the right shape and every parameter is filled."""
+    official = official_for(name, device="meta")
+    model = conversion.build_model(CHECKPOINTS[name], official.state_dict(), device="meta")
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in official.parameters())
+
+
+def test_converted_folders_work_with_auto_and_pipelines(tmp_path):
+    classifier_source = save_official("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path)
+    row = convert_checkpoint("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=classifier_source)
+    folder = row["output"]
+    model = AutoModelForImageClassification.from_pretrained(folder)
+    results = pipeline("image-classification", model=folder)(conversion.demo_image(), top_k=3)
+    assert len(results) == 3 and all(r["label"] in model.config.label2id for r in results)
+    assert np.asarray(
+        pipeline("image-feature-extraction", model=folder)(conversion.demo_image(), pool=True)
+    ).shape == (1, 768)
+
+    video_source = save_official("hiera_base_16x224.mae_k400_ft_k400", tmp_path)
+    row = convert_checkpoint("hiera_base_16x224.mae_k400_ft_k400", tmp_path / "out", checkpoint_path=video_source)
+    frames = np.random.default_rng(0).integers(0, 256, (40, 128, 160, 3), dtype=np.uint8)
+    write_video(tmp_path / "clip.mp4", frames)
+    results = pipeline("video-classification", model=row["output"])(str(tmp_path / "clip.mp4"), top_k=2)
+    assert len(results) == 2 and isinstance(results[0]["label"], str)
+
+
+@pytest.mark.parametrize(
+    "name", ["hiera_tiny_224.mae_in1k_ft_in1k", "hiera_tiny_224.mae_in1k", "hiera_base_16x224.mae_k400_ft_k400"]
+)
+def test_model_card_usage_runs_as_written(name, tmp_path):
+    source = save_official(name, tmp_path)
+    row = convert_checkpoint(name, tmp_path / "out", checkpoint_path=source)
+    readme = Path(row["output"], "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    repo_line = f'model_id = "{conversion.DEFAULT_HUB_ORG}/{name}"'
+    assert repo_line in snippet
+    snippet = snippet.replace(repo_line, f"model_id = {row['output']!r}")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+# ---- model cards ----------------------------------------------------------------------------------------------
+
+
+def test_committed_cards_are_up_to_date():
+    for name, checkpoint in CHECKPOINTS.items():
+        committed = (ROOT / "model_cards" / f"{name}.md").read_text()
+        assert committed == str(conversion.render_card(checkpoint)) + "\n", (
+            f"model_cards/{name}.md is stale: run python conversion/convert_hiera_to_hf.py --write-cards"
+        )
+
+
+def test_cards_state_license_and_metadata():
+    for name, checkpoint in CHECKPOINTS.items():
+        card = conversion.render_card(checkpoint)
+        assert card.data.license == "cc-by-nc-4.0" and card.data.library_name == "transformers"
+        assert "Non-commercial use only" in card.text and "Apache-2.0" in card.text
+        assert "@article{ryali2023hiera" in card.text
+        if not checkpoint.pretraining:
+            assert card.data.base_model.endswith(name.replace("_ft_in1k", "").replace("_ft_k400", ""))
+            assert f"{conversion.PAPER_TOP1[checkpoint.architecture]}%" in card.text
+        assert card.data.pipeline_tag in {"image-classification", "video-classification", "image-feature-extraction"}
+
+
+# ---- bad inputs: nothing is written ---------------------------------------------------------------------------
+
+
+def _assert_nothing_written(directory: Path) -> None:
+    assert not directory.exists() or not any(directory.iterdir())
+
+
+def test_truncated_checkpoint(tmp_path):
+    source = save_official("hiera_tiny_224.mae_in1k", tmp_path)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(source.read_bytes()[:10_000])
+    with pytest.raises(ConversionError, match="truncated.pth"):
+        convert_checkpoint("hiera_tiny_224.mae_in1k", tmp_path / "out", checkpoint_path=truncated)
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_wrong_architecture_for_the_name(tmp_path):
+    source = save_official("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path)
+    with pytest.raises(ConversionError, match="missing from the checkpoint"):
+        convert_checkpoint("hiera_small_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=source)
+    source = save_official("hiera_base_224.mae_in1k_ft_in1k", tmp_path)
+    with pytest.raises(ConversionError, match="shape mismatches"):
+        convert_checkpoint("hiera_base_plus_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=source)
+    hub = save_official("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path, hub_format=True)
+    with pytest.raises(ConversionError, match="config.json is not hiera_small_224"):
+        convert_checkpoint("hiera_small_224.mae_in1k_ft_in1k", tmp_path / "out", hub_source=str(hub))
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_extra_and_missing_keys_are_listed(tmp_path):
+    state = official_for("hiera_tiny_224.mae_in1k_ft_in1k").state_dict()
+    extra = {**state, "blocks.0.attn.bogus": torch.zeros(1)}
+    torch.save({"model_state": extra}, tmp_path / "extra.pth")
+    with pytest.raises(ConversionError, match=r"blocks\.0\.attn\.bogus"):
+        convert_checkpoint("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=tmp_path / "extra.pth")
+    unknown = {**state, "totally.unknown": torch.zeros(1)}
+    torch.save({"model_state": unknown}, tmp_path / "unknown.pth")
+    with pytest.raises(ValueError, match="totally.unknown"):
+        convert_checkpoint(
+            "hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=tmp_path / "unknown.pth"
+        )
+    clash = {**state, "pos_embed_spatial": state["pos_embed"]}
+    torch.save({"model_state": clash}, tmp_path / "clash.pth")
+    with pytest.raises(ValueError, match="pos_embed and pos_embed_spatial both map to"):
+        convert_checkpoint("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=tmp_path / "clash.pth")
+    missing = {k: v for k, v in state.items() if k != "norm.weight"}
+    torch.save({"model_state": missing}, tmp_path / "missing.pth")
+    with pytest.raises(ConversionError, match=r"hiera\.pooler\.layernorm\.weight"):
+        convert_checkpoint(
+            "hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=tmp_path / "missing.pth"
+        )
+    _assert_nothing_written(tmp_path / "out")
+
+
+class NotATensor:
+    """Any class: `torch.load(weights_only=True)` refuses to unpickle it."""
+
+
+def test_pickle_refused_by_weights_only(tmp_path):
+    torch.save({"model_state": {"pos_embed": NotATensor()}}, tmp_path / "evil.pth")
+    with pytest.raises(ConversionError, match="evil.pth.*UnpicklingError|evil.pth.*weights_only"):
+        convert_checkpoint("hiera_tiny_224.mae_in1k", tmp_path / "out", checkpoint_path=tmp_path / "evil.pth")
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_unknown_name_lists_valid_ones(tmp_path):
+    with pytest.raises(ConversionError, match="hiera_base_16x224.mae_k400_ft_k400"):
+        convert_checkpoint("hiera_gigantic_224.mae_in1k", tmp_path)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "conversion/convert_hiera_to_hf.py"), "hiera_tiny_224.nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and "hiera_tiny_224.mae_in1k_ft_in1k" in result.stderr
+
+
+def test_failed_verification_writes_nothing(tmp_path):
+    source = save_official("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path)
+    with mock.patch.object(conversion, "verify", side_effect=ConversionError("differs by 1e-2")):
+        with pytest.raises(ConversionError, match="differs"):
+            convert_checkpoint("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=source)
+    _assert_nothing_written(tmp_path / "out")
+    # a failure while writing removes the staging folder too
+    with mock.patch.object(conversion.HieraImageProcessor, "save_pretrained", side_effect=OSError("disk full")):
+        with pytest.raises(OSError, match="disk full"):
+            convert_checkpoint("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=source)
+    assert not any((tmp_path / "out").iterdir())
+
+
+# ---- Hub upload -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def converted_tiny(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("converted")
+    source = save_official("hiera_tiny_224.mae_in1k", directory)
+    return convert_checkpoint("hiera_tiny_224.mae_in1k", directory / "out", checkpoint_path=source)["output"]
+
+
+def test_push_to_hub_calls(converted_tiny):
+    with mock.patch("huggingface_hub.HfApi") as api_class:
+        files = conversion.push_to_hub(converted_tiny, "me/hiera-tiny", private=True, create_pr=True, revision="v1")
+    api = api_class.return_value
+    api.create_repo.assert_called_once_with("me/hiera-tiny", private=True, exist_ok=True)
+    api.create_branch.assert_not_called()  # a PR targets `revision` directly
+    kwargs = api.upload_folder.call_args.kwargs
+    assert kwargs["repo_id"] == "me/hiera-tiny" and kwargs["folder_path"] == converted_tiny
+    assert kwargs["create_pr"] is True and kwargs["revision"] == "v1"
+    assert {"model.safetensors", "config.json", "README.md", "preprocessor_config.json"} <= set(files)
+    with mock.patch("huggingface_hub.HfApi") as api_class:
+        conversion.push_to_hub(converted_tiny, "me/hiera-tiny", revision="dev")
+    api_class.return_value.create_branch.assert_called_once_with("me/hiera-tiny", branch="dev", exist_ok=True)
+
+
+def test_push_offline_fails_clearly_and_keeps_folder(converted_tiny):
+    before = sorted(os.listdir(converted_tiny))
+    script = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from conversion.convert_hiera_to_hf import push_to_hub\n"
+        f"push_to_hub({converted_tiny!r}, 'me/hiera-tiny')"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode != 0 and "The local folder is intact" in result.stderr
+    assert sorted(os.listdir(converted_tiny)) == before
+
+
+def test_cli_dry_run_and_summary(tmp_path, capsys):
+    source = save_official("hiera_tiny_224.mae_in1k", tmp_path)
+    code = conversion.main(
+        [
+            "hiera_tiny_224.mae_in1k",
+            "--checkpoint-path",
+            str(source),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--dry-run",
+            "--repo-id",
+            "me/tiny-mae",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "would upload to me/tiny-mae:" in out and "model.safetensors" in out
+    assert "| hiera_tiny_224.mae_in1k |" in out  # summary table
+    assert (tmp_path / "out" / "hiera_tiny_224.mae_in1k" / "model.safetensors").exists()
