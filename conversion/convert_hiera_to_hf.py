@@ -326,9 +326,9 @@ def usage_snippet(checkpoint: Checkpoint, repo_id: str) -> str:
             "processor = AutoVideoProcessor.from_pretrained(model_id, trust_remote_code=True)\n"
             "model = AutoModelForVideoClassification.from_pretrained(model_id, trust_remote_code=True)\n"
             "with torch.no_grad():\n"
-            "    logits = model(**processor(video, return_tensors='pt')).logits\n"
+            '    logits = model(**processor(video, return_tensors="pt")).logits\n'
             "print(model.config.id2label[logits.argmax(-1).item()])\n"
-            "# Files: pipeline('video-classification', model=model_id, trust_remote_code=True)('clip.mp4')\n"
+            '# Files: pipeline("video-classification", model=model_id, trust_remote_code=True)("clip.mp4")\n'
             "# Paper protocol (5 clips x 3 crops): processor(video, num_clips=5, num_crops=3), then average\n"
             "# logits.view(1, 15, -1).mean(1)"
         )
@@ -338,7 +338,7 @@ def usage_snippet(checkpoint: Checkpoint, repo_id: str) -> str:
             "from transformers import AutoModel, AutoModelForPreTraining, AutoVideoProcessor\n\n"
             "video = np.random.default_rng(0).integers(0, 256, (64, 240, 320, 3), dtype=np.uint8)\n"
             "processor = AutoVideoProcessor.from_pretrained(model_id, trust_remote_code=True)\n"
-            "pixel_values = processor(video, return_tensors='pt').pixel_values  # (1, 16, 3, 224, 224)\n\n"
+            'pixel_values = processor(video, return_tensors="pt").pixel_values  # (1, 16, 3, 224, 224)\n\n'
             "# MAE reconstruction (90% of the mask units hidden)\n"
             "mae = AutoModelForPreTraining.from_pretrained(model_id, trust_remote_code=True)\n"
             "with torch.no_grad():\n"
@@ -359,19 +359,19 @@ def usage_snippet(checkpoint: Checkpoint, repo_id: str) -> str:
         return head + (
             "import torch\n" + image_lines + "from transformers import AutoImageProcessor, "
             "AutoModelForImageClassification, pipeline\n\n"
-            "classifier = pipeline('image-classification', model=model_id, trust_remote_code=True)\n"
+            'classifier = pipeline("image-classification", model=model_id, trust_remote_code=True)\n'
             "print(classifier(image, top_k=5))\n\n"
             "processor = AutoImageProcessor.from_pretrained(model_id, trust_remote_code=True)\n"
             "model = AutoModelForImageClassification.from_pretrained(model_id, trust_remote_code=True)\n"
             "with torch.no_grad():\n"
-            "    logits = model(**processor(image, return_tensors='pt')).logits\n"
+            '    logits = model(**processor(image, return_tensors="pt")).logits\n'
             "print(model.config.id2label[logits.argmax(-1).item()])"
         )
     return head + (
         "import torch\n" + image_lines + "from transformers import AutoImageProcessor, AutoModel, "
         "AutoModelForPreTraining\n\n"
         "processor = AutoImageProcessor.from_pretrained(model_id, trust_remote_code=True)\n"
-        "pixel_values = processor(image, return_tensors='pt').pixel_values\n\n"
+        'pixel_values = processor(image, return_tensors="pt").pixel_values\n\n'
         "# MAE reconstruction (60% of the mask units hidden)\n"
         "mae = AutoModelForPreTraining.from_pretrained(model_id, trust_remote_code=True)\n"
         "with torch.no_grad():\n"
