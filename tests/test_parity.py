@@ -83,4 +83,8 @@ def test_mae_checkpoint_as_encoder(name):
         # The official MAE class has no norm/head; its base forward with every unit kept returns the raw tokens.
         official_tokens = hiera.Hiera.forward(official, pixels, mask=keep_all)
         tokens = model(to_ours(pixels)).last_hidden_state
+    # With two pooling stages one unroll step remains: ours are unit-major (units, 4 tokens each), the official
+    # tokens are unit-innermost (4, units).
+    batch_size, _, channels = tokens.shape
+    tokens = tokens.view(batch_size, config.num_mask_units, -1, channels).transpose(1, 2).reshape_as(tokens)
     torch.testing.assert_close(tokens, official_tokens, atol=ATOL, rtol=0)

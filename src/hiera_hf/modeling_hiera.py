@@ -33,26 +33,26 @@ from .configuration_hiera import HieraConfig
 
 
 def unroll(hidden_states: torch.Tensor, grid: list[int], schedule: list[list[int]]) -> torch.Tensor:
-    """Reorder tokens from raster order so that pooling and mask units become plain reshapes.
+    """Reorder tokens from raster order so that mask units and pooling become plain reshapes.
 
-    Each step of `schedule` splits every grid coordinate `p` into `p = q * s + r` (stride `s`) and moves the
-    remainders `r` in front of all remaining tokens. After steps `s_1 .. s_k` the token order is
+    Each step of `schedule` splits every grid coordinate `p` into `p = q * s + r` (stride `s`). After steps
+    `s_1 .. s_k` the coarse index `q` is the mask unit, and the tokens are stored unit-major:
 
-        (r_1, r_2, ..., r_k, q)        each of r_j and q a D-dimensional index, r_1 outermost
+        (q, r_1, r_2, ..., r_k)        q and each r_j a D-dimensional index, r_1 the finest stride
 
     Two consequences carry the whole model:
-      * max-pooling by stride `s_1` is `x.view(B, prod(s_1), -1, C).max(dim=1)` (the `r_1` block is outermost),
-        and the remaining tokens are again unrolled with `s_2 .. s_k`;
-      * the last index `q` is the coarse grid position, i.e. the mask unit: a token's mask unit is its index
-        modulo the number of mask units, so mask-unit attention only needs a reshape.
-    The official code loops over the steps; here all steps are one permute.
+      * a mask unit's tokens are contiguous: mask-unit attention is `x.view(B * units, tokens_per_unit, C)`;
+      * within a unit, `r_1` is outermost, so max-pooling by stride `s_1` is
+        `x.view(B, units, prod(s_1), -1, C).amax(dim=2)`, and what remains is again unrolled by `s_2 .. s_k`.
+    The official code stores `(r_1, ..., r_k, q)` (units innermost) and permutes q/k/v around every attention;
+    unit-major storage lets attention take strided views instead of copies. All steps are one permute here.
 
     Args:
         hidden_states: `(batch, prod(grid), channels)` in raster order.
         grid: the token grid, D sizes.
         schedule: the strides of each step, k lists of D ints.
     Returns:
-        `(batch, prod(grid), channels)` in unrolled order.
+        `(batch, prod(grid), channels)` in unit-major unrolled order.
     """
     batch_size, num_tokens, channels = hidden_states.shape
     num_dims, num_steps = len(grid), len(schedule)
@@ -63,29 +63,29 @@ def unroll(hidden_states: torch.Tensor, grid: list[int], schedule: list[list[int
         shape += [coarse[d]] + [schedule[j][d] for j in reversed(range(num_steps))]
     shape.append(channels)
     # Axis of q_d is 1 + d*(k+1); axis of r_j_d is 1 + d*(k+1) + (k - j).
-    order = [0]
+    order = [0] + [1 + d * (num_steps + 1) for d in range(num_dims)]
     for j in range(num_steps):
         order += [1 + d * (num_steps + 1) + num_steps - j for d in range(num_dims)]
-    order += [1 + d * (num_steps + 1) for d in range(num_dims)] + [len(shape) - 1]
+    order.append(len(shape) - 1)
     return hidden_states.view(shape).permute(order).reshape(batch_size, num_tokens, channels)
 
 
 def reroll(hidden_states: torch.Tensor, schedule: list[list[int]], num_dims: int) -> torch.Tensor:
-    """Undo `unroll` up to the mask units: `(batch, tokens, C)` -> `(batch, units, *unit_shape, C)`.
+    """Undo `unroll` within the mask units: `(batch, tokens, C)` -> `(batch, units, *unit_shape, C)`.
 
     `schedule` is what is left of the unroll schedule at this depth (query pooling consumes its first steps);
-    `unit_shape` is the per-dimension product of those strides. The unit axis keeps the order of the tokens' `q`
-    index, so with masking it lists the kept mask units only. `undo_windowing` then restores the grid.
+    `unit_shape` is the per-dimension product of those strides. Units keep their order, so with masking the unit
+    axis lists the kept mask units only. `undo_windowing` then restores the grid.
     """
-    batch_size, _, channels = hidden_states.shape
+    batch_size, num_tokens, channels = hidden_states.shape
     num_steps = len(schedule)
-    hidden_states = hidden_states.view(batch_size, *[s for step in schedule for s in step], -1, channels)
-    # Axis of r_j_d is 1 + j*D + d, the unit axis is 1 + k*D.
-    order = [0, 1 + num_steps * num_dims]
-    order += [1 + j * num_dims + d for d in range(num_dims) for j in reversed(range(num_steps))]
-    order += [2 + num_steps * num_dims]
     unit_shape = [math.prod([step[d] for step in schedule]) for d in range(num_dims)]
-    return hidden_states.permute(order).reshape(batch_size, -1, *unit_shape, channels)
+    num_units = num_tokens // math.prod(unit_shape)
+    hidden_states = hidden_states.view(batch_size, num_units, *[s for step in schedule for s in step], channels)
+    # Axis of r_j_d is 2 + j*D + d.
+    order = [0, 1] + [2 + j * num_dims + d for d in range(num_dims) for j in reversed(range(num_steps))]
+    order.append(2 + num_steps * num_dims)
+    return hidden_states.permute(order).reshape(batch_size, num_units, *unit_shape, channels)
 
 
 def undo_windowing(hidden_states: torch.Tensor, grid: list[int], unit_shape: list[int]) -> torch.Tensor:
@@ -98,10 +98,11 @@ def undo_windowing(hidden_states: torch.Tensor, grid: list[int], unit_shape: lis
     return hidden_states.permute(order).reshape(batch_size, *grid, channels)
 
 
-def pool_tokens(hidden_states: torch.Tensor, stride: int) -> torch.Tensor:
-    """Max-pool unrolled tokens by a flattened stride: `(B, N, C)` -> `(B, N // stride, C)` (see `unroll`)."""
-    batch_size, _, channels = hidden_states.shape
-    return hidden_states.view(batch_size, stride, -1, channels).amax(dim=1)
+def pool_tokens(hidden_states: torch.Tensor, stride: int, num_units: int) -> torch.Tensor:
+    """Max-pool unrolled tokens by a flattened stride: `(B, N, ...)` -> `(B, N // stride, ...)` (see `unroll`)."""
+    batch_size = hidden_states.shape[0]
+    pooled = hidden_states.view(batch_size, num_units, stride, -1, *hidden_states.shape[2:]).amax(dim=2)
+    return pooled.flatten(1, 2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -266,20 +267,25 @@ class HieraMaskUnitAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim_out)
         self.proj = nn.Linear(dim_out, dim_out)
 
+    def num_units(self, num_tokens: int) -> int:
+        """Mask units present in a sequence of `num_tokens` tokens (before this layer's pooling)."""
+        return num_tokens // (self.query_stride * self.window_size) if self.window_size else 1
+
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, num_tokens, _ = hidden_states.shape
-        num_units = num_tokens // (self.query_stride * self.window_size) if self.use_mask_unit_attn else 1
-        # Token n belongs to mask unit n % num_units (see `unroll`).
-        qkv = self.qkv(hidden_states).view(batch_size, -1, num_units, 3, self.num_heads, self.head_dim)
-        # (B, T, U, 3, h, d) -> (3, B*U, h, T, d): units folded into the batch, contiguous for SDPA.
-        qkv = qkv.permute(3, 0, 2, 4, 1, 5).reshape(3, batch_size * num_units, self.num_heads, -1, self.head_dim)
-        query, key, value = qkv.unbind(0)
+        num_units = self.num_units(num_tokens)
+        # (B, N, 3C) -> (B, U, T, 3, h, d): a unit's tokens are contiguous (see `unroll`).
+        qkv = self.qkv(hidden_states).view(batch_size, num_units, -1, 3, self.num_heads, self.head_dim)
+        query, key, value = qkv.unbind(3)  # (B, U, T, h, d) strided views
         if self.query_stride > 1:
-            # (B*U, h, T, d) -> (B*U, h, T // stride, d): the stride block is outermost within a unit.
-            query = query.view(batch_size * num_units, self.num_heads, self.query_stride, -1, self.head_dim)
-            query = query.amax(dim=2)
+            query = pool_tokens(query.flatten(1, 2), self.query_stride, num_units)  # (B, U * T', h, d)
+        # Mask-unit attention folds the units into the batch; global attention attends over all of them.
+        attention_batch = batch_size * num_units if self.use_mask_unit_attn else batch_size
+        query, key, value = (
+            t.reshape(attention_batch, -1, self.num_heads, self.head_dim).transpose(1, 2) for t in (query, key, value)
+        )
 
         attn_weights = None
         if output_attentions or self.config._attn_implementation == "eager":
@@ -288,12 +294,12 @@ class HieraMaskUnitAttention(nn.Module):
         else:
             attn_output = F.scaled_dot_product_attention(query, key, value)
 
-        # (B*U, h, T', d) -> (B, T', U, h*d) -> (B, T'*U, C): back to unrolled token order.
-        attn_output = attn_output.view(batch_size, num_units, self.num_heads, -1, self.head_dim)
-        attn_output = attn_output.permute(0, 3, 1, 2, 4).reshape(batch_size, -1, self.dim_out)
+        # (B', h, T', d) -> (B', T', h, d) -> (B, N', C): free when the kernel wrote (B', T', h, d), as on CPU.
+        attn_output = attn_output.transpose(1, 2).reshape(batch_size, -1, self.dim_out)
         if attn_weights is not None:
             # (B, heads, units, queries, keys), as Transformers' built-in Hiera returns them.
-            attn_weights = attn_weights.view(batch_size, num_units, *attn_weights.shape[1:]).transpose(1, 2)
+            units = num_units if self.use_mask_unit_attn else 1
+            attn_weights = attn_weights.view(batch_size, units, *attn_weights.shape[1:]).transpose(1, 2)
         return self.proj(attn_output), attn_weights
 
 
@@ -359,7 +365,8 @@ class HieraLayer(GradientCheckpointingLayer):
         normed = self.layernorm_before(hidden_states)
         if self.dim != self.dim_out:
             # official: the widened residual is pool(proj(norm1(x))), i.e. it projects the *normalised* input.
-            hidden_states = pool_tokens(self.proj(normed), self.query_stride)
+            num_units = self.attn.num_units(hidden_states.shape[1])
+            hidden_states = pool_tokens(self.proj(normed), self.query_stride, num_units)
         attn_output, attn_weights = self.attn(normed, output_attentions)
         hidden_states = hidden_states + self.drop_path(attn_output)
         hidden_states = hidden_states + self.drop_path(self.mlp(self.layernorm_after(hidden_states)))
@@ -615,11 +622,11 @@ class HieraModel(HieraPreTrainedModel):
         embeddings = self.embeddings(pixel_values, unit_keep)  # (B, N, C) raster order
         hidden_states = unroll(embeddings, grid, self.encoder.unroll_schedule)  # (B, N, C) unrolled
         if ids_keep is not None:
-            # Drop hidden mask units: tokens are (mask_unit_tokens, units) with units innermost.
+            # Drop hidden mask units: tokens are unit-major, (units, tokens_per_unit).
             channels = hidden_states.shape[-1]
-            hidden_states = hidden_states.view(batch_size, -1, self.config.num_mask_units, channels)
-            index = ids_keep[:, None, :, None].expand(-1, hidden_states.shape[1], -1, channels)
-            hidden_states = hidden_states.gather(2, index).view(batch_size, -1, channels)
+            hidden_states = hidden_states.view(batch_size, self.config.num_mask_units, -1, channels)
+            index = ids_keep[:, :, None, None].expand(-1, -1, hidden_states.shape[2], channels)
+            hidden_states = hidden_states.gather(1, index).view(batch_size, -1, channels)
 
         encoder_outputs = self.encoder(
             hidden_states,
