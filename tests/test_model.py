@@ -199,6 +199,12 @@ def test_pretraining_noise_makes_masking_deterministic(video):
     assert first.bool_masked_pos.float().mean().item() == pytest.approx(0.5)
 
 
+def test_pretraining_needs_a_visible_mask_unit():
+    config = small_config(video=True, mask_ratio=0.9)  # 2 x 2 x 2 = 8 units: int(8 * 0.1) = 0 kept
+    with pytest.raises(ValueError, match="keeps none of the 8 mask units"):
+        HieraForPreTraining(config)
+
+
 def test_pretraining_trains():
     config = small_config()
     model = randomize_(HieraForPreTraining(config)).train()

@@ -551,6 +551,11 @@ class HieraModel(HieraPreTrainedModel):
     def __init__(self, config: HieraConfig, add_pooling_layer: bool = True, is_mae: bool = False):
         super().__init__(config)
         self.is_mae = is_mae
+        if is_mae and int(config.num_mask_units * (1 - config.mask_ratio)) < 1:
+            raise ValueError(
+                f"mask_ratio={config.mask_ratio} keeps none of the {config.num_mask_units} mask units of a "
+                f"{tuple(config.input_size)} input visible: lower mask_ratio or use a larger input."
+            )
         self.num_features = config.hidden_size
         self.embeddings = HieraEmbeddings(config)
         self.encoder = HieraEncoder(config)

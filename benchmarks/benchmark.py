@@ -1,0 +1,464 @@
+# Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
+"""Benchmark hiera-hf against the official `hiera` package, timm and Transformers' built-in Hiera.
+
+All peers run in one process with the same random weights (official init, mapped through each library's own key
+conversion), interleaved A B C A B C ... after warm-up; each figure is the median of `--rounds` rounds.
+
+    python benchmarks/benchmark.py                                   # CPU fp32, Hiera-B image + video, all sections
+    python benchmarks/benchmark.py --arch base --sections inference --batch-size 8 --threads 2
+    python benchmarks/benchmark.py --device cuda --dtype bf16 --batch-size 256
+    python benchmarks/benchmark.py --quick --output-dir /tmp/bench   # tiny config, one round (smoke test)
+
+Sections: `inference` (throughput at --batch-size and latency at batch 1; ours eager-attention / SDPA / SDPA +
+torch.compile vs the peers), `training` (forward + backward + AdamW step time, and memory with and without
+gradient checkpointing), `mae` (MAE pre-training step vs the official MAE model). Results: a markdown table and a
+PNG plot in `--output-dir` (default `benchmarks/results/`).
+
+Memory on CPU is the activation memory held for backward (bytes of the distinct tensors autograd saves, measured
+with `saved_tensors_hooks`) plus parameters, gradients and AdamW state; on CUDA it is
+`torch.cuda.max_memory_allocated`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+import hiera_hf
+from hiera_hf import (
+    HieraConfig,
+    HieraForImageClassification,
+    HieraForPreTraining,
+    HieraForVideoClassification,
+)
+from hiera_hf.official import convert_official_state_dict
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Peer:
+    name: str
+    model: torch.nn.Module
+    ours: bool = False
+    run: Callable | None = None  # (model, pixels) -> output; default model(pixels)
+    times: list[float] = field(default_factory=list)
+
+
+# ---- models with the same weights ---------------------------------------------------------------------------
+
+
+def preset_name(arch: str, video: bool) -> str:
+    return f"hiera_{arch}_16x224" if video else f"hiera_{arch}_224"
+
+
+def make_config(arch: str, video: bool, pretraining: bool, quick: bool) -> HieraConfig:
+    name = preset_name(arch, video)
+    overrides = {"depths": (1, 1, 1, 1), "image_size": (64, 64)} if quick else {}
+    if quick and video:
+        overrides["num_frames"] = 8  # 16 mask units: MAE at ratio 0.9 keeps one
+    return HieraConfig.from_preset(name, for_pretraining=pretraining, **overrides)
+
+
+def official_from_config(config: HieraConfig, pretraining: bool = False):
+    """The official model with the same hyper-parameters (its constructor's arguments), official random init."""
+    import hiera
+
+    kwargs = dict(
+        input_size=tuple(config.input_size),
+        embed_dim=config.embed_dim,
+        num_heads=config.num_heads[0],
+        stages=tuple(config.depths),
+        q_pool=config.num_query_pool,
+        q_stride=tuple(config.query_stride),
+        mask_unit_size=tuple(config.masked_unit_size),
+        patch_kernel=tuple(config.patch_size),
+        patch_stride=tuple(config.patch_stride),
+        patch_padding=tuple(config.patch_padding),
+        sep_pos_embed=config.separate_position_embeddings,
+    )
+    torch.manual_seed(0)
+    if pretraining:
+        return hiera.MaskedAutoencoderHiera(**kwargs)
+    return hiera.Hiera(num_classes=400 if config.is_video else 1000, **kwargs)
+
+
+def ours_from_official(config: HieraConfig, official, attn: str = "sdpa"):
+    config = HieraConfig.from_dict(config.to_dict())
+    if isinstance(official.head if hasattr(official, "head") else None, torch.nn.Module):
+        config.num_labels = official.head.projection.out_features
+        model_class = HieraForVideoClassification if config.is_video else HieraForImageClassification
+    else:
+        model_class = HieraForPreTraining
+    state = convert_official_state_dict(official.state_dict(), config)
+    return model_class.from_pretrained(None, config=config, state_dict=state, attn_implementation=attn)
+
+
+def timm_from_official(arch: str, config: HieraConfig, official):
+    import timm
+    from timm.models.hiera import checkpoint_filter_fn
+
+    model = timm.create_model(
+        f"hiera_{arch}_224", pretrained=False, stages=tuple(config.depths), img_size=tuple(config.image_size)
+    )
+    model.load_state_dict(checkpoint_filter_fn({"model_state": official.state_dict()}, model), strict=True)
+    return model
+
+
+def builtin_from_ours(ours):
+    """Transformers' built-in image Hiera: its key names are ours, so our state dict loads as is."""
+    import transformers
+
+    c = ours.config
+    config = transformers.HieraConfig(
+        embed_dim=c.embed_dim,
+        image_size=list(c.image_size),
+        depths=list(c.depths),
+        num_heads=list(c.num_heads),
+        num_labels=c.num_labels,
+        layer_norm_eps=c.layer_norm_eps,
+    )
+    model = transformers.HieraForImageClassification(config)
+    model.load_state_dict(ours.state_dict(), strict=True)
+    return model
+
+
+# ---- measurement --------------------------------------------------------------------------------------------
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_call(fn: Callable, device: torch.device, iterations: int) -> float:
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(iterations):
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - start) / iterations
+
+
+def interleaved(peers: list[Peer], make_call, device, rounds: int, iterations: int, warmup: int = 2) -> None:
+    """Warm every peer up, then time A B C A B C ... for `rounds` rounds; medians land in `peer.times`."""
+    calls = [make_call(peer) for peer in peers]
+    for call in calls:
+        for _ in range(warmup):
+            call()
+    for _ in range(rounds):
+        for peer, call in zip(peers, calls):
+            peer.times.append(time_call(call, device, iterations))
+
+
+def saved_activation_bytes(step: Callable) -> int:
+    """Bytes of the distinct tensors autograd keeps for backward during `step()` (forward only)."""
+    seen: dict[tuple, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        seen[(storage.data_ptr(), tensor.device)] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(seen.values())
+
+
+# ---- sections -----------------------------------------------------------------------------------------------
+
+
+def inference_section(args, device, dtype, video: bool) -> list[dict]:
+    config = make_config(args.arch, video, False, args.quick)
+    name, official = preset_name(args.arch, video), official_from_config(config)
+    ours = ours_from_official(config, official)
+    ours_eager = ours_from_official(config, official, attn="eager")
+    peers = [
+        Peer("hiera_hf (SDPA)", ours, ours=True),
+        Peer("hiera_hf (eager attention)", ours_eager, ours=True),
+        Peer("official hiera", official),
+    ]
+    if not video:
+        peers.append(Peer("timm", timm_from_official(args.arch, config, official)))
+        peers.append(Peer("transformers built-in", builtin_from_ours(ours)))
+    if not args.no_compile:
+        peers.insert(1, Peer("hiera_hf (SDPA) + torch.compile", torch.compile(ours), ours=True))
+    for peer in peers:
+        peer.model.to(device=device, dtype=dtype).eval()
+        if "official" in peer.name:
+            peer.model.head.train()  # its head adds a softmax in eval mode; compare like for like
+
+    rows = []
+    size = config.input_size
+    throughput_batch = args.video_batch_size if video else args.batch_size
+    for batch_size, metric in ((throughput_batch, "throughput"), (1, "latency")):
+        pixels = torch.randn(batch_size, 3, *size, device=device, dtype=dtype)  # official layout
+        ours_pixels = pixels.transpose(1, 2) if video else pixels
+
+        def make_call(peer, pixels=pixels, ours_pixels=ours_pixels):
+            inputs = ours_pixels if peer.ours else pixels
+            return lambda: peer.model(inputs)
+
+        for peer in peers:
+            peer.times = []
+        with torch.inference_mode():
+            interleaved(peers, make_call, device, args.rounds, args.iterations)
+        rows += summarise(peers, f"{name} inference {metric}", batch_size, "clips/s" if video else "images/s")
+    return rows
+
+
+def training_section(args, device, dtype) -> list[dict]:
+    config = make_config(args.arch, False, False, args.quick)
+    name, official = preset_name(args.arch, False), official_from_config(config)
+    ours = ours_from_official(config, official)
+    ours_checkpointed = ours_from_official(config, official)
+    ours_checkpointed.gradient_checkpointing_enable()
+    timm_model = timm_from_official(args.arch, config, official)
+    peers = [
+        Peer("hiera_hf (SDPA)", ours, ours=True),
+        Peer("hiera_hf (SDPA) + gradient checkpointing", ours_checkpointed, ours=True),
+        Peer("official hiera", official),
+        Peer("timm", timm_model),
+        Peer("transformers built-in", builtin_from_ours(ours)),
+    ]
+    size = config.input_size
+    batch_size = args.train_batch_size
+    pixels = torch.randn(batch_size, 3, *size, device=device, dtype=dtype)
+    labels = torch.randint(0, 1000, (batch_size,), device=device)
+    steps = {}
+    for peer in peers:
+        peer.model.to(device=device, dtype=dtype).train()
+        optimizer = torch.optim.AdamW(peer.model.parameters(), lr=1e-4)
+
+        def step(peer=peer, optimizer=optimizer):
+            output = peer.model(pixels)
+            logits = output.logits if hasattr(output, "logits") else output
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        steps[peer.name] = step
+
+    rows = []
+    memory = {}
+    memory_pixels = torch.randn(args.memory_batch_size, 3, *size, device=device, dtype=dtype)
+    memory_labels = torch.randint(0, 1000, (args.memory_batch_size,), device=device)
+    for peer in peers:  # memory at --memory-batch-size, one peer at a time
+        gc.collect()
+        states = sum(p.numel() * p.element_size() for p in peer.model.parameters()) * 4  # weights, grads, 2 AdamW
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            output = peer.model(memory_pixels)
+            logits = output.logits if hasattr(output, "logits") else output
+            torch.nn.functional.cross_entropy(logits.float(), memory_labels).backward()
+            peer.model.zero_grad(set_to_none=True)
+            memory[peer.name] = torch.cuda.max_memory_allocated()
+        else:
+
+            def forward_only(peer=peer):
+                output = peer.model(memory_pixels)
+                logits = output.logits if hasattr(output, "logits") else output
+                return logits.sum()
+
+            memory[peer.name] = saved_activation_bytes(forward_only) + states
+    interleaved(peers, lambda peer: steps[peer.name], device, args.rounds, 1, warmup=1)
+    rows += summarise(peers, f"{name} training step", batch_size, "images/s")
+    for row in rows:
+        row["memory_MB"] = memory[row["peer"]] / 2**20
+        row["memory_batch"] = args.memory_batch_size
+    return rows
+
+
+def mae_section(args, device, dtype, video: bool) -> list[dict]:
+    config = make_config(args.arch, video, True, args.quick)
+    name, official = preset_name(args.arch, video), official_from_config(config, pretraining=True)
+    ours = ours_from_official(config, official)
+    peers = [Peer("hiera_hf MAE (SDPA)", ours, ours=True), Peer("official hiera MAE", official)]
+    size = config.input_size
+    pixels = torch.randn(
+        args.video_batch_size if video else args.train_batch_size, 3, *size, device=device, dtype=dtype
+    )
+    ours_pixels = pixels.transpose(1, 2) if video else pixels
+    mask_ratio = ours.config.mask_ratio
+
+    def make_call(peer):
+        peer.model.to(device=device, dtype=dtype).train()
+        optimizer = torch.optim.AdamW(peer.model.parameters(), lr=1e-4)
+
+        def step():
+            loss = peer.model(ours_pixels).loss if peer.ours else peer.model(pixels, mask_ratio=mask_ratio)[0]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return step
+
+    interleaved(peers, make_call, device, args.rounds, 1, warmup=1)
+    unit = "clips/s" if video else "images/s"
+    return summarise(peers, f"{name} MAE pre-training step", pixels.shape[0], unit)
+
+
+def summarise(peers: list[Peer], section: str, batch_size: int, unit: str) -> list[dict]:
+    medians = {peer.name: statistics.median(peer.times) for peer in peers}
+    best_peer = min((t for p, t in medians.items() if not _is_ours(peers, p)), default=None)
+    rows = []
+    for peer in peers:
+        median = medians[peer.name]
+        rows.append(
+            {
+                "section": section,
+                "peer": peer.name,
+                "batch": batch_size,
+                "median_s": median,
+                "rate": batch_size / median,
+                "unit": unit,
+                "speedup_vs_fastest_peer": (best_peer / median) if best_peer else None,
+                "rounds": len(peer.times),
+            }
+        )
+    return rows
+
+
+def _is_ours(peers, name):
+    return next(p for p in peers if p.name == name).ours
+
+
+# ---- report -------------------------------------------------------------------------------------------------
+
+
+def environment(args, device) -> dict:
+    import transformers
+
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "hiera_hf": hiera_hf.__version__,
+        "python": platform.python_version(),
+        "dtype": args.dtype,
+        "threads": torch.get_num_threads(),
+    }
+    for package in ("timm", "hiera"):
+        with contextlib.suppress(Exception):
+            info[package] = __import__(package).__version__ if package == "timm" else _version("hiera-transformer")
+    if device.type == "cpu":
+        with contextlib.suppress(OSError):
+            lines = Path("/proc/cpuinfo").read_text().splitlines()
+            model_names = [line for line in lines if line.startswith("model name")]
+            info["device"] = model_names[0].split(":", 1)[1].strip() if model_names else info["device"]
+    return info
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import version
+
+    return version(distribution)
+
+
+def markdown(rows: list[dict], env: dict) -> str:
+    lines = ["# hiera-hf benchmark", "", " | ".join(f"**{k}** {v}" for k, v in env.items()), ""]
+    sections = dict.fromkeys(row["section"] for row in rows)
+    for section in sections:
+        section_rows = [r for r in rows if r["section"] == section]
+        memory = "memory_MB" in section_rows[0]
+        lines += [f"## {section} (batch {section_rows[0]['batch']}, {env['dtype']})", ""]
+        memory_title = f" memory at batch {section_rows[0].get('memory_batch')} (MB) |"
+        header = "| peer | median time (ms) | rate | ours / fastest peer |" + (memory_title if memory else "")
+        lines += [header, "|---|---|---|---|" + ("---|" if memory else "")]
+        for r in section_rows:
+            ratio = f"{r['speedup_vs_fastest_peer']:.3f}x" if r["speedup_vs_fastest_peer"] else ""
+            line = f"| {r['peer']} | {r['median_s'] * 1e3:.1f} | {r['rate']:.2f} {r['unit']} | {ratio} |"
+            lines.append(line + (f" {r['memory_MB']:.0f} |" if memory else ""))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sections = list(dict.fromkeys(row["section"] for row in rows))
+    figure, axes = plt.subplots(len(sections), 1, figsize=(9, 2.2 + 1.4 * len(sections) * 1.3), squeeze=False)
+    for axis, section in zip(axes[:, 0], sections):
+        section_rows = [r for r in rows if r["section"] == section]
+        names = [r["peer"] for r in section_rows]
+        rates = [r["rate"] for r in section_rows]
+        colors = ["tab:blue" if r["speedup_vs_fastest_peer"] is not None else "tab:gray" for r in section_rows]
+        axis.barh(names, rates, color=colors)
+        axis.invert_yaxis()
+        axis.set_title(f"{section} (batch {section_rows[0]['batch']})", fontsize=9)
+        axis.set_xlabel(section_rows[0]["unit"], fontsize=8)
+        axis.tick_params(labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="base", help="tiny, small, base, base_plus, large, huge")
+    parser.add_argument("--sections", default="inference,training,mae", help="comma-separated")
+    parser.add_argument("--video", choices=["yes", "no", "both"], default="both", help="image and/or video models")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--video-batch-size", type=int, default=2, help="throughput batch for video models")
+    parser.add_argument("--train-batch-size", type=int, default=8)
+    parser.add_argument("--memory-batch-size", type=int, default=32, help="batch of the training-memory figures")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=2, help="calls per timed measurement")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads on CPU (default: all cores)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="fp32")
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny depths, one round: a smoke test")
+    parser.add_argument("--output-dir", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--name", default=None, help="results file stem")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.iterations = 1, 1
+        args.batch_size = args.video_batch_size = args.train_batch_size = args.memory_batch_size = 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device, dtype = torch.device(args.device), DTYPES[args.dtype]
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    kinds = {"yes": [True], "no": [False], "both": [False, True]}[args.video]
+
+    rows = []
+    for video in kinds:
+        if "inference" in sections:
+            rows += inference_section(args, device, dtype, video)
+        if "mae" in sections:
+            rows += mae_section(args, device, dtype, video)
+    if "training" in sections:
+        rows += training_section(args, device, dtype)
+
+    env = environment(args, device)
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    stem = args.name or f"{args.device}_{args.dtype}_{args.arch}" + ("_quick" if args.quick else "")
+    report = markdown(rows, env)
+    (output / f"{stem}.md").write_text(report)
+    (output / f"{stem}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
+    plot(rows, output / f"{stem}.png")
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
