@@ -14,9 +14,10 @@ torch.compile vs the peers), `training` (forward + backward + AdamW step time, a
 gradient checkpointing), `mae` (MAE pre-training step vs the official MAE model). Results: a markdown table and a
 PNG plot in `--output-dir` (default `benchmarks/results/`).
 
-Memory on CPU is the activation memory held for backward (bytes of the distinct tensors autograd saves, measured
-with `saved_tensors_hooks`) plus parameters, gradients and AdamW state; on CUDA it is
-`torch.cuda.max_memory_allocated`.
+Training memory is measured per peer in a subprocess of its own, over one step (forward, backward, AdamW) at
+`--memory-batch-size`: on CPU the growth of the peak resident set over the step (the model, its gradients, its
+AdamW state and the batch already exist), on CUDA `torch.cuda.max_memory_allocated`; next to it, the bytes of the
+tensors autograd saves for backward (`saved_tensors_hooks`).
 """
 
 from __future__ import annotations
@@ -216,23 +217,14 @@ def inference_section(args, device, dtype, video: bool) -> list[dict]:
         with torch.inference_mode():
             interleaved(peers, make_call, device, args.rounds, args.iterations)
         rows += summarise(peers, f"{name} inference {metric}", batch_size, "clips/s" if video else "images/s")
+    torch._dynamo.reset()  # drop the compiled model (dynamo's caches keep it alive otherwise)
     return rows
 
 
 def training_section(args, device, dtype) -> list[dict]:
     config = make_config(args.arch, False, False, args.quick)
-    name, official = preset_name(args.arch, False), official_from_config(config)
-    ours = ours_from_official(config, official)
-    ours_checkpointed = ours_from_official(config, official)
-    ours_checkpointed.gradient_checkpointing_enable()
-    timm_model = timm_from_official(args.arch, config, official)
-    peers = [
-        Peer("hiera_hf (SDPA)", ours, ours=True),
-        Peer("hiera_hf (SDPA) + gradient checkpointing", ours_checkpointed, ours=True),
-        Peer("official hiera", official),
-        Peer("timm", timm_model),
-        Peer("transformers built-in", builtin_from_ours(ours)),
-    ]
+    name = preset_name(args.arch, False)
+    peers = [Peer(peer, build_training_peer(args, peer), ours=peer.startswith("hiera_hf")) for peer in TRAINING_PEERS]
     size = config.input_size
     batch_size = args.train_batch_size
     pixels = torch.randn(batch_size, 3, *size, device=device, dtype=dtype)
@@ -253,34 +245,96 @@ def training_section(args, device, dtype) -> list[dict]:
         steps[peer.name] = step
 
     rows = []
-    memory = {}
-    memory_pixels = torch.randn(args.memory_batch_size, 3, *size, device=device, dtype=dtype)
-    memory_labels = torch.randint(0, 1000, (args.memory_batch_size,), device=device)
-    for peer in peers:  # memory at --memory-batch-size, one peer at a time
-        gc.collect()
-        states = sum(p.numel() * p.element_size() for p in peer.model.parameters()) * 4  # weights, grads, 2 AdamW
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            output = peer.model(memory_pixels)
-            logits = output.logits if hasattr(output, "logits") else output
-            torch.nn.functional.cross_entropy(logits.float(), memory_labels).backward()
-            peer.model.zero_grad(set_to_none=True)
-            memory[peer.name] = torch.cuda.max_memory_allocated()
-        else:
-
-            def forward_only(peer=peer):
-                output = peer.model(memory_pixels)
-                logits = output.logits if hasattr(output, "logits") else output
-                return logits.sum()
-
-            memory[peer.name] = saved_activation_bytes(forward_only) + states
+    memory = {peer.name: measure_memory_in_subprocess(args, peer.name) for peer in peers}
     interleaved(peers, lambda peer: steps[peer.name], device, args.rounds, 1, warmup=1)
     rows += summarise(peers, f"{name} training step", batch_size, "images/s")
     for row in rows:
-        row["memory_MB"] = memory[row["peer"]] / 2**20
+        row["memory_MB"] = memory[row["peer"]]["peak"] / 2**20
+        row["saved_activations_MB"] = memory[row["peer"]]["saved"] / 2**20
         row["memory_batch"] = args.memory_batch_size
     return rows
+
+
+TRAINING_PEERS = {
+    "hiera_hf (SDPA)": "ours",
+    "hiera_hf (SDPA) + gradient checkpointing": "ours_checkpointed",
+    "official hiera": "official",
+    "timm": "timm",
+    "transformers built-in": "builtin",
+}
+
+
+def build_training_peer(args, name: str):
+    config = make_config(args.arch, False, False, args.quick)
+    official = official_from_config(config)
+    kind = TRAINING_PEERS[name]
+    if kind == "official":
+        return official
+    if kind == "timm":
+        return timm_from_official(args.arch, config, official)
+    ours = ours_from_official(config, official)
+    if kind == "builtin":
+        return builtin_from_ours(ours)
+    if kind == "ours_checkpointed":
+        ours.gradient_checkpointing_enable()
+    return ours
+
+
+def memory_worker(args, name: str) -> dict:
+    """One training step (forward, backward, AdamW) at --memory-batch-size for one peer, in this process alone.
+
+    `peak`: CUDA max allocated, or on CPU the growth of the peak resident set over the step (after the model, its
+    optimizer state and the batch exist). `saved`: bytes autograd keeps for backward.
+    """
+    import resource
+
+    device, dtype = torch.device(args.device), DTYPES[args.dtype]
+    model = build_training_peer(args, name).to(device=device, dtype=dtype).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    config = make_config(args.arch, False, False, args.quick)
+    pixels = torch.randn(args.memory_batch_size, 3, *config.input_size, device=device, dtype=dtype)
+    labels = torch.randint(0, 1000, (args.memory_batch_size,), device=device)
+
+    def logits():
+        output = model(pixels)
+        return output.logits if hasattr(output, "logits") else output
+
+    for parameter in model.parameters():  # allocate the AdamW state up front so the step measures activations
+        optimizer.state[parameter] = {
+            "step": torch.tensor(0.0),
+            "exp_avg": torch.zeros_like(parameter),
+            "exp_avg_sq": torch.zeros_like(parameter),
+        }
+        parameter.grad = torch.zeros_like(parameter)
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    loss = torch.nn.functional.cross_entropy(logits().float(), labels)
+    loss.backward()
+    optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    saved = saved_activation_bytes(lambda: logits().sum())  # after the step: the peak above is the step's alone
+    return {"peak": peak, "saved": saved}
+
+
+def measure_memory_in_subprocess(args, name: str) -> dict:
+    import subprocess
+
+    command = [sys.executable, __file__, "--memory-worker", name, "--arch", args.arch, "--device", args.device]
+    command += ["--dtype", args.dtype, "--memory-batch-size", str(args.memory_batch_size)]
+    command += ["--threads", str(torch.get_num_threads())] + (["--quick"] if args.quick else [])
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"memory measurement of {name!r} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def mae_section(args, device, dtype, video: bool) -> list[dict]:
@@ -377,13 +431,14 @@ def markdown(rows: list[dict], env: dict) -> str:
         section_rows = [r for r in rows if r["section"] == section]
         memory = "memory_MB" in section_rows[0]
         lines += [f"## {section} (batch {section_rows[0]['batch']}, {env['dtype']})", ""]
-        memory_title = f" memory at batch {section_rows[0].get('memory_batch')} (MB) |"
+        batch = section_rows[0].get("memory_batch")
+        memory_title = f" training-step peak memory, batch {batch} (MB) | saved activations (MB) |"
         header = "| peer | median time (ms) | rate | ours / fastest peer |" + (memory_title if memory else "")
-        lines += [header, "|---|---|---|---|" + ("---|" if memory else "")]
+        lines += [header, "|---|---|---|---|" + ("---|---|" if memory else "")]
         for r in section_rows:
             ratio = f"{r['speedup_vs_fastest_peer']:.3f}x" if r["speedup_vs_fastest_peer"] else ""
             line = f"| {r['peer']} | {r['median_s'] * 1e3:.1f} | {r['rate']:.2f} {r['unit']} | {ratio} |"
-            lines.append(line + (f" {r['memory_MB']:.0f} |" if memory else ""))
+            lines.append(line + (f" {r['memory_MB']:.0f} | {r['saved_activations_MB']:.0f} |" if memory else ""))
         lines.append("")
     return "\n".join(lines)
 
@@ -429,12 +484,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny depths, one round: a smoke test")
     parser.add_argument("--output-dir", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--name", default=None, help="results file stem")
+    parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.iterations = 1, 1
         args.batch_size = args.video_batch_size = args.train_batch_size = args.memory_batch_size = 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory_worker:
+        print(json.dumps(memory_worker(args, args.memory_worker)))
+        return 0
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     kinds = {"yes": [True], "no": [False], "both": [False, True]}[args.video]

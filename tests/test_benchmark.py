@@ -1,0 +1,42 @@
+"""The benchmark keeps working: one round on a tiny config, every peer and section reported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_smoke(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks/benchmark.py"), "--quick", "--no-compile"]
+    result = subprocess.run(command + ["--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "cpu_fp32_base_quick.json").read_text())
+    sections = {row["section"] for row in report["rows"]}
+    assert sections == {
+        "hiera_base_224 inference throughput",
+        "hiera_base_224 inference latency",
+        "hiera_base_224 MAE pre-training step",
+        "hiera_base_16x224 inference throughput",
+        "hiera_base_16x224 inference latency",
+        "hiera_base_16x224 MAE pre-training step",
+        "hiera_base_224 training step",
+    }
+    peers = {row["peer"] for row in report["rows"]}
+    assert {
+        "hiera_hf (SDPA)",
+        "hiera_hf (eager attention)",
+        "official hiera",
+        "timm",
+        "transformers built-in",
+    } <= peers
+    assert all(row["rate"] > 0 for row in report["rows"])
+    training = [row for row in report["rows"] if row["section"].endswith("training step")]
+    assert all(row["memory_MB"] > 0 for row in training)
+    assert {"torch", "transformers", "device", "threads", "dtype"} <= set(report["environment"])
+    markdown = (tmp_path / "cpu_fp32_base_quick.md").read_text()
+    assert "| hiera_hf (SDPA) |" in markdown and "ours / fastest peer" in markdown
+    assert (tmp_path / "cpu_fp32_base_quick.png").stat().st_size > 1000
