@@ -127,7 +127,13 @@ def load_image_splits(
     for name, folder in (("train_dir", train_dir), ("validation_dir", validation_dir)):
         if folder is not None and not os.path.isdir(folder):
             raise ValueError(f"--{name} {folder!r} is not a directory.")
-    if dataset_name is not None:
+    if dataset_name is not None and os.path.isdir(dataset_name) and _saved_to_disk(dataset_name):
+        from datasets import Dataset, load_from_disk
+
+        splits = load_from_disk(dataset_name)
+        if isinstance(splits, Dataset):
+            splits = DatasetDict(train=splits)
+    elif dataset_name is not None:
         splits = load_dataset(dataset_name, dataset_config_name)
     else:
         files = {"train": os.path.join(train_dir, "**")}
@@ -144,6 +150,13 @@ def load_image_splits(
                 f"The dataset has no {role} column {column!r} (columns: {columns}); pass --{role}_column_name."
             )
     return splits
+
+
+def _saved_to_disk(folder: str) -> bool:
+    """A folder written by `Dataset.save_to_disk` / `DatasetDict.save_to_disk` (read with `load_from_disk`)."""
+    import os
+
+    return any(os.path.isfile(os.path.join(folder, name)) for name in ("state.json", "dataset_dict.json"))
 
 
 def scan_video_folder(directory: str) -> tuple[list[tuple[str, str]], list[str]]:
