@@ -283,11 +283,9 @@ def build_training_peer(args, name: str):
 def memory_worker(args, name: str) -> dict:
     """One training step (forward, backward, AdamW) at --memory-batch-size for one peer, in this process alone.
 
-    `peak`: CUDA max allocated, or on CPU the growth of the peak resident set over the step (after the model, its
-    optimizer state and the batch exist). `saved`: bytes autograd keeps for backward.
+    `peak`: CUDA max allocated, or on CPU (Linux) the growth of the peak resident set over the step (after the
+    model, its optimizer state and the batch exist). `saved`: bytes autograd keeps for backward.
     """
-    import resource
-
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
     model = build_training_peer(args, name).to(device=device, dtype=dtype).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -312,7 +310,10 @@ def memory_worker(args, name: str) -> dict:
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
     else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        # getrusage's max RSS survives fork/exec (a child inherits its parent's peak); VmHWM is this process's own,
+        # and writing 5 to clear_refs resets it to the current RSS.
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _proc_status_bytes("VmRSS")
     loss = torch.nn.functional.cross_entropy(logits().float(), labels)
     loss.backward()
     optimizer.step()
@@ -320,9 +321,16 @@ def memory_worker(args, name: str) -> dict:
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        peak = _proc_status_bytes("VmHWM") - before
     saved = saved_activation_bytes(lambda: logits().sum())  # after the step: the peak above is the step's alone
     return {"peak": peak, "saved": saved}
+
+
+def _proc_status_bytes(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) * 1024  # kB
+    raise RuntimeError(f"{field_name} not in /proc/self/status")
 
 
 def measure_memory_in_subprocess(args, name: str) -> dict:

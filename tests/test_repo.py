@@ -19,6 +19,8 @@ def test_ci_runs_the_readme_test_command():
     ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     test_command = next(c for c in readme_commands if "pytest" in c)
     assert test_command in ci_lines
+    main_job = readme_commands[0]
+    assert main_job.endswith("examples/demo.py") and '".[examples]"' in main_job
 
 
 def test_readme_python_examples_run(tmp_path):
@@ -29,7 +31,17 @@ def test_readme_python_examples_run(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_main_job_runs():
+def test_demo_main_job_runs_shortened(tmp_path):
+    """The README's main job (examples/demo.py), with one epoch instead of twenty."""
+    command = [sys.executable, str(ROOT / "examples/demo.py"), "--epochs", "1", "--output-dir", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "on 355 validation digits:" in result.stdout
+    accuracy = float(result.stdout.split("accuracy ")[-1].split()[0])
+    assert 0.0 <= accuracy <= 1.0 and (tmp_path / "hiera-digits" / "model.safetensors").exists()
+
+
+def test_preset_demo_runs():
     result = subprocess.run([sys.executable, "-m", "hiera_hf"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()

@@ -17,23 +17,23 @@ processor (the official evaluation transform). Top-1/top-5 accuracy is computed 
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from dataclasses import dataclass, field
 
 import torch
 from torchvision import transforms
 from torchvision.transforms import v2
-from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import Trainer, TrainingArguments, set_seed
 
 from hiera_hf import HieraForImageClassification
 from hiera_hf.training import (
     layerwise_lr_groups,
     load_image_splits,
     load_model,
+    parse_arguments,
     processor_for,
     soft_target_cross_entropy,
     top_k_accuracy,
+    train_and_evaluate,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,12 +87,7 @@ class HieraTrainer(Trainer):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        model_args, data_args, training_args = parser.parse_json_file(os.path.abspath(argv[0]))
-    else:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    model_args, data_args, training_args = parse_arguments((ModelArguments, DataArguments, TrainingArguments), argv)
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
 
@@ -173,19 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         layer_decay=model_args.layer_decay,
     )
 
-    metrics = {}
-    if training_args.do_train:
-        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        trainer.save_state()
-        metrics.update(result.metrics)
-    if training_args.do_eval:
-        eval_metrics = trainer.evaluate()
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
-        metrics.update(eval_metrics)
+    metrics = train_and_evaluate(trainer, training_args)
     if training_args.push_to_hub:
         trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tasks="image-classification")
     return metrics

@@ -14,12 +14,10 @@ ignored. The saved folder loads into the fine-tuning scripts as `--model_name_or
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from dataclasses import dataclass, field
 
 from torchvision import transforms
-from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import Trainer, TrainingArguments, set_seed
 
 from hiera_hf import HieraForPreTraining
 from hiera_hf.training import (
@@ -27,8 +25,10 @@ from hiera_hf.training import (
     collate,
     load_image_splits,
     load_model,
+    parse_arguments,
     processor_for,
     scan_video_folder,
+    train_and_evaluate,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,12 +53,7 @@ class DataArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        model_args, data_args, training_args = parser.parse_json_file(os.path.abspath(argv[0]))
-    else:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    model_args, data_args, training_args = parse_arguments((ModelArguments, DataArguments, TrainingArguments), argv)
     if data_args.modality not in ("image", "video"):
         raise ValueError(f"--modality must be image or video, got {data_args.modality!r}.")
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
@@ -124,19 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         data_collator=collate,
         processing_class=processor,
     )
-    metrics = {}
-    if training_args.do_train:
-        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        trainer.save_state()
-        metrics.update(result.metrics)
-    if training_args.do_eval and eval_set is not None:
-        eval_metrics = trainer.evaluate()
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
-        metrics.update(eval_metrics)
+    metrics = train_and_evaluate(trainer, training_args)
     if training_args.push_to_hub:
         trainer.push_to_hub(tasks="image-feature-extraction")
     return metrics

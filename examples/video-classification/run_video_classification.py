@@ -15,22 +15,22 @@ averages the logits of `--eval_num_clips` windows spread uniformly over each vid
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import Trainer, TrainingArguments, set_seed
 
 from hiera_hf import HieraForVideoClassification
 from hiera_hf.training import (
     VideoClipDataset,
     collate,
     load_model,
+    parse_arguments,
     processor_for,
     scan_video_folder,
     top_k_accuracy,
+    train_and_evaluate,
 )
 
 logger = logging.getLogger(__name__)
@@ -72,12 +72,7 @@ def multi_clip_accuracy(model, processor, samples, label2id, num_clips: int, bat
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        model_args, data_args, training_args = parser.parse_json_file(os.path.abspath(argv[0]))
-    else:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    model_args, data_args, training_args = parse_arguments((ModelArguments, DataArguments, TrainingArguments), argv)
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
 
@@ -108,30 +103,12 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=processor,
         compute_metrics=top_k_accuracy,
     )
-    metrics = {}
-    if training_args.do_train:
-        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        trainer.save_state()
-        metrics.update(result.metrics)
-    if training_args.do_eval:
-        eval_metrics = trainer.evaluate()
-        if trainer.is_world_process_zero() and data_args.eval_num_clips > 1:
-            eval_metrics.update(
-                multi_clip_accuracy(
-                    trainer.model,
-                    processor,
-                    eval_samples,
-                    label2id,
-                    data_args.eval_num_clips,
-                    training_args.per_device_eval_batch_size,
-                )
-            )
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
-        metrics.update(eval_metrics)
+
+    def multi_clip():
+        clips, batch_size = data_args.eval_num_clips, training_args.per_device_eval_batch_size
+        return multi_clip_accuracy(trainer.model, processor, eval_samples, label2id, clips, batch_size)
+
+    metrics = train_and_evaluate(trainer, training_args, multi_clip if data_args.eval_num_clips > 1 else None)
     if training_args.push_to_hub:
         trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tasks="video-classification")
     return metrics

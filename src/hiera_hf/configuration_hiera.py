@@ -247,6 +247,19 @@ def add_auto_map_to_json(path, is_video: bool) -> None:
         file.write("\n")
 
 
+class RemoteCodeProcessorMixin:
+    """`save_pretrained` of our processors: also write `auto_map` and the source files (see `save_source_files`)."""
+
+    _config_file: str  # the processor's JSON file name
+    _for_video: bool
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        files = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        add_auto_map_to_json(os.path.join(save_directory, self._config_file), is_video=self._for_video)
+        save_source_files(save_directory)
+        return files
+
+
 def _preset(embed_dim: int, first_heads: int, depths: tuple[int, ...], video: bool) -> dict:
     """Constructor arguments of the official `hiera_*` functions, mapped to our field names."""
     preset = {
@@ -284,4 +297,4 @@ PRESETS.update(
     {f"hiera_{size}_16x224": _preset(*_SIZES[size], video=True) for size in ("base", "base_plus", "large", "huge")}
 )
 
-__all__ = ["HieraConfig", "PRESETS", "SOURCE_FILES", "auto_map"]
+__all__ = ["HieraConfig", "PRESETS", "SOURCE_FILES", "RemoteCodeProcessorMixin", "auto_map"]

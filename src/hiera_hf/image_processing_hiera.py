@@ -10,15 +10,13 @@ interpolation rounding (see README).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 from transformers.image_processing_backends import PilBackend, TorchvisionBackend
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
-from .configuration_hiera import add_auto_map_to_json, save_source_files
+from .configuration_hiera import RemoteCodeProcessorMixin
 
 
 def to_rgb_image(image):
@@ -53,9 +51,10 @@ def to_rgb_image(image):
     return array_like * 255.0 if is_float else array_like
 
 
-class _HieraImageDefaults:
+class _HieraImageDefaults(RemoteCodeProcessorMixin):
     """Defaults and the input step shared by both backends (class attributes win over the backends' in the MRO)."""
 
+    _config_file, _for_video = "preprocessor_config.json", False
     model_input_names = ["pixel_values"]
     resample = PILImageResampling.BICUBIC
     image_mean = IMAGENET_DEFAULT_MEAN
@@ -70,13 +69,6 @@ class _HieraImageDefaults:
 
     def process_image(self, image, *args, **kwargs):
         return super().process_image(to_rgb_image(image), *args, **kwargs)
-
-    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        """Also write `auto_map` and our source files (see `configuration_hiera.save_source_files`)."""
-        files = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-        add_auto_map_to_json(os.path.join(save_directory, "preprocessor_config.json"), is_video=False)
-        save_source_files(save_directory)
-        return files
 
 
 class HieraImageProcessor(_HieraImageDefaults, TorchvisionBackend):

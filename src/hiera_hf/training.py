@@ -99,6 +99,46 @@ def soft_target_cross_entropy(outputs, labels, num_items_in_batch=None) -> torch
     return torch.sum(-labels * torch.log_softmax(logits.float(), dim=-1), dim=-1).mean()
 
 
+# ---- scripts -----------------------------------------------------------------------------------------------------
+
+
+def parse_arguments(dataclass_types, argv: list[str] | None = None):
+    """`HfArgumentParser` over `dataclass_types`: command-line flags, or a single `.json` file of them."""
+    import os
+    import sys
+
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(dataclass_types)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(argv)
+
+
+def train_and_evaluate(trainer, training_args, extra_eval_metrics=None) -> dict:
+    """Train (resuming if asked), save model, processor, metrics and state; evaluate. Returns all metrics.
+
+    `extra_eval_metrics()`, if given, adds metrics to the evaluation (computed on the main process only).
+    """
+    metrics = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+        metrics.update(result.metrics)
+    if training_args.do_eval and trainer.eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        if extra_eval_metrics is not None and trainer.is_world_process_zero():
+            eval_metrics.update(extra_eval_metrics())
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    return metrics
+
+
 # ---- data --------------------------------------------------------------------------------------------------------
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -245,6 +285,8 @@ def processor_for(config, name_or_path: str):
 
 
 __all__ = [
+    "parse_arguments",
+    "train_and_evaluate",
     "VideoClipDataset",
     "collate",
     "load_image_splits",

@@ -26,7 +26,7 @@ from transformers.image_utils import PILImageResampling, SizeDict
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from .configuration_hiera import add_auto_map_to_json, save_source_files
+from .configuration_hiera import RemoteCodeProcessorMixin
 
 
 class HieraVideoProcessorKwargs(VideosKwargs, total=False):
@@ -114,9 +114,10 @@ def _as_batch(videos) -> list:
     return [videos]
 
 
-class HieraVideoProcessor(BaseVideoProcessor):
+class HieraVideoProcessor(RemoteCodeProcessorMixin, BaseVideoProcessor):
     """Decode (PyAV), sample a strided clip, resize the shorter side, crop, normalise (see the module docstring)."""
 
+    _config_file, _for_video = "video_preprocessor_config.json", True
     model_input_names = ["pixel_values"]
     valid_kwargs = HieraVideoProcessorKwargs
     resample = PILImageResampling.BILINEAR
@@ -141,13 +142,6 @@ class HieraVideoProcessor(BaseVideoProcessor):
         for name in ("frame_sampling_rate", "num_clips", "num_crops"):
             if kwargs.get(name) is not None:
                 setattr(self, name, kwargs[name])
-
-    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        """Also write `auto_map` and our source files (see `configuration_hiera.save_source_files`)."""
-        files = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-        add_auto_map_to_json(os.path.join(save_directory, "video_preprocessor_config.json"), is_video=True)
-        save_source_files(save_directory)
-        return files
 
     def fetch_videos(self, video_url_or_urls, sample_indices_fn=None):
         """Decode with PyAV (Transformers' default route needs torchcodec)."""
