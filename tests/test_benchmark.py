@@ -34,8 +34,8 @@ def test_benchmark_smoke(tmp_path):
         "transformers built-in",
     } <= peers
     assert all(row["rate"] > 0 for row in report["rows"])
-    training = [row for row in report["rows"] if row["section"].endswith("training step")]
-    assert all(row["memory_MB"] > 0 for row in training)
+    training = [row for row in report["rows"] if row["section"] == "hiera_base_224 training step"]
+    assert len(training) == 5 and all(row["memory_MB"] > 0 and row["saved_activations_MB"] > 0 for row in training)
     assert {"torch", "transformers", "device", "threads", "dtype"} <= set(report["environment"])
     markdown = (tmp_path / "cpu_fp32_base_quick.md").read_text()
     assert "| hiera_hf (SDPA) |" in markdown and "ours / fastest peer" in markdown
