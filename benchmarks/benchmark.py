@@ -98,7 +98,7 @@ def official_from_config(config: HieraConfig, pretraining: bool = False):
 
 def ours_from_official(config: HieraConfig, official, attn: str = "sdpa"):
     config = HieraConfig.from_dict(config.to_dict())
-    if isinstance(official.head if hasattr(official, "head") else None, torch.nn.Module):
+    if hasattr(official, "head"):  # a classifier (the official MAE model has no head)
         config.num_labels = official.head.projection.out_features
         model_class = HieraForVideoClassification if config.is_video else HieraForImageClassification
     else:

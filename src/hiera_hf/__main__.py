@@ -10,13 +10,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from . import PRESETS, HieraConfig, HieraForImageClassification
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from . import PRESETS, HieraConfig, HieraForImageClassification, HieraImageProcessorPil
 
 
 def imagenet_labels() -> dict[int, str]:
@@ -34,19 +31,6 @@ def demo_image() -> Image.Image:
     draw.ellipse((40, 60, 160, 180), fill=(200, 40, 40))
     draw.rectangle((190, 70, 290, 170), fill=(40, 60, 200))
     return image
-
-
-def preprocess(image: Image.Image, crop: int = 224) -> torch.Tensor:
-    """The official evaluation transform: shorter side to 256/224*crop (bicubic), center crop, normalise."""
-    image = image.convert("RGB")
-    short = int(256 / 224 * crop)
-    width, height = image.size
-    scale = short / min(width, height)
-    image = image.resize((round(width * scale), round(height * scale)), Image.BICUBIC)
-    left, top = (image.width - crop) // 2, (image.height - crop) // 2
-    image = image.crop((left, top, left + crop, top + crop))
-    array = (np.asarray(image, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    return torch.from_numpy(array.astype(np.float32)).permute(2, 0, 1)[None]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,7 +53,11 @@ def main(argv: list[str] | None = None) -> None:
         source = f"preset {args.preset}, random weights"
     model.eval()
     image = Image.open(args.image) if args.image else demo_image()
-    pixel_values = preprocess(image, crop=model.config.image_size[0])
+    crop = model.config.image_size[0]  # the official evaluation transform, sized for the model
+    processor = HieraImageProcessorPil(
+        size={"shortest_edge": int(256 / 224 * crop)}, crop_size={"height": crop, "width": crop}
+    )
+    pixel_values = processor(image, return_tensors="pt").pixel_values
 
     start = time.perf_counter()
     with torch.inference_mode():
