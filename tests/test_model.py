@@ -21,6 +21,7 @@ from transformers import (
 )
 
 from hiera_hf import (
+    VIDEO_GEOMETRY,
     HieraBackbone,
     HieraConfig,
     HieraForImageClassification,
@@ -43,15 +44,7 @@ def small_config(video: bool = False, **kwargs) -> HieraConfig:
         num_labels=5,
     )
     if video:
-        base.update(
-            num_frames=4,
-            patch_size=(3, 7, 7),
-            patch_stride=(2, 4, 4),
-            patch_padding=(1, 3, 3),
-            query_stride=(1, 2, 2),
-            masked_unit_size=(1, 8, 8),
-            separate_position_embeddings=True,
-        )
+        base.update(num_frames=4, **VIDEO_GEOMETRY)
     base.update(kwargs)
     return HieraConfig(**base)
 

@@ -18,6 +18,7 @@ from torchvision import transforms
 from transformers import AutoImageProcessor, AutoVideoProcessor, pipeline
 
 from hiera_hf import (
+    VIDEO_GEOMETRY,
     HieraConfig,
     HieraForImageClassification,
     HieraForVideoClassification,
@@ -285,9 +286,7 @@ def tiny_config(video: bool = False) -> HieraConfig:
     labels = ["left", "right", "still"]
     kwargs.update(id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
     if video:
-        kwargs.update(HieraConfig.from_preset("hiera_base_16x224").to_diff_dict())
-        kwargs.update(embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8), num_frames=8, **decoder)
-        kwargs.pop("model_type", None)
+        kwargs.update(num_frames=8, **VIDEO_GEOMETRY)
     return HieraConfig(**kwargs)
 
 

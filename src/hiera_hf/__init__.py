@@ -16,7 +16,7 @@ from transformers import (
     AutoVideoProcessor,
 )
 
-from .configuration_hiera import PRESETS, HieraConfig
+from .configuration_hiera import PRESETS, VIDEO_GEOMETRY, HieraConfig
 from .image_processing_hiera import HieraImageProcessor, HieraImageProcessorPil
 from .modeling_hiera import (
     HieraBackbone,
@@ -55,6 +55,7 @@ _register()
 
 __all__ = [
     "PRESETS",
+    "VIDEO_GEOMETRY",
     "HieraBackbone",
     "HieraConfig",
     "HieraForImageClassification",

@@ -260,6 +260,17 @@ class RemoteCodeProcessorMixin:
         return files
 
 
+# The official video models' 3-D geometry (time, height, width); images use the HieraConfig defaults.
+VIDEO_GEOMETRY = {
+    "patch_size": (3, 7, 7),
+    "patch_stride": (2, 4, 4),
+    "patch_padding": (1, 3, 3),
+    "query_stride": (1, 2, 2),
+    "masked_unit_size": (1, 8, 8),
+    "separate_position_embeddings": True,
+}
+
+
 def _preset(embed_dim: int, first_heads: int, depths: tuple[int, ...], video: bool) -> dict:
     """Constructor arguments of the official `hiera_*` functions, mapped to our field names."""
     preset = {
@@ -272,15 +283,7 @@ def _preset(embed_dim: int, first_heads: int, depths: tuple[int, ...], video: bo
         "decoder_num_heads": 16,
     }
     if video:
-        preset.update(
-            num_frames=16,
-            patch_size=(3, 7, 7),
-            patch_stride=(2, 4, 4),
-            patch_padding=(1, 3, 3),
-            query_stride=(1, 2, 2),
-            masked_unit_size=(1, 8, 8),
-            separate_position_embeddings=True,
-        )
+        preset.update(num_frames=16, **VIDEO_GEOMETRY)
     return preset
 
 
@@ -297,4 +300,4 @@ PRESETS.update(
     {f"hiera_{size}_16x224": _preset(*_SIZES[size], video=True) for size in ("base", "base_plus", "large", "huge")}
 )
 
-__all__ = ["HieraConfig", "PRESETS", "SOURCE_FILES", "RemoteCodeProcessorMixin", "auto_map"]
+__all__ = ["PRESETS", "SOURCE_FILES", "VIDEO_GEOMETRY", "HieraConfig", "RemoteCodeProcessorMixin", "auto_map"]
