@@ -64,16 +64,20 @@ def classifier_for(config: HieraConfig, **kwargs):
 # ---- attention back-ends, compile, gradient checkpointing ------------------------------------------------------
 
 
+@pytest.mark.parametrize("implementation", ["eager", "flex_attention"])
 @pytest.mark.parametrize("video", [False, True])
-def test_eager_and_sdpa_agree(video):
+def test_attention_implementations_agree_with_sdpa(video, implementation):
+    """Every attention function of Transformers' interface that runs on CPU gives SDPA's outputs."""
     config = small_config(video)
     sdpa = classifier_for(config)
     assert sdpa.config._attn_implementation == "sdpa"  # the default
-    eager = type(sdpa).from_pretrained(None, config=config, state_dict=sdpa.state_dict(), attn_implementation="eager")
-    assert eager.config._attn_implementation == "eager"
+    other = type(sdpa).from_pretrained(
+        None, config=config, state_dict=sdpa.state_dict(), attn_implementation=implementation
+    )
+    assert other.config._attn_implementation == implementation
     pixels = pixels_for(config)
     with torch.no_grad():
-        expected = eager.eval()(pixels, output_hidden_states=True)
+        expected = other.eval()(pixels, output_hidden_states=True)
         actual = sdpa(pixels, output_hidden_states=True)
     torch.testing.assert_close(actual.logits, expected.logits, atol=1e-5, rtol=0)
     for a, b in zip(actual.reshaped_hidden_states, expected.reshaped_hidden_states):
@@ -85,7 +89,7 @@ def test_output_attentions_with_sdpa():
     model = classifier_for(config)
     with torch.no_grad():
         attentions = model(pixels_for(config), output_attentions=True).attentions
-    assert len(attentions) == len(config.depths)
+    assert len(attentions) == sum(config.depths)  # one per layer
     # stage 1: mask-unit attention over 64 tokens in each of 4 units; the last stage's only layer is global and
     # pools its queries (16 -> 4) while attending to all 16 keys.
     assert attentions[0].shape == (2, 1, 4, 64, 64)
@@ -116,11 +120,19 @@ def test_gradient_checkpointing_same_gradients(video):
         model(pixels, labels=labels).loss.backward()
         return {name: p.grad.clone() for name, p in model.named_parameters()}
 
+    layers = [layer.mlp for stage in model.hiera.encoder.stages for layer in stage.layers]  # inside each layer
+    calls = []
+    for layer in layers:
+        # a pre-hook: non-reentrant checkpointing stops recomputing once it has what backward needs
+        layer.register_forward_pre_hook(lambda module, args: calls.append(module))
     plain = gradients()
+    assert len(calls) == len(layers)  # one forward per layer
     # activation_checkpointing_enable is the 5.23 name; gradient_checkpointing_enable works across 5.x.
     getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)()
-    assert all(layer.gradient_checkpointing for layer in model.hiera.encoder.stages[0].layers)
+    calls.clear()
     checkpointed = gradients()
+    # each layer ran again during backward: its activations were recomputed, not stored
+    assert len(calls) == 2 * len(layers) and all(calls.count(layer) == 2 for layer in layers)
     for name in plain:
         torch.testing.assert_close(checkpointed[name], plain[name], atol=1e-6, rtol=0, msg=name)
 
@@ -257,6 +269,24 @@ def test_interpolate_pos_encoding_image():
     torch.testing.assert_close(same, reference, atol=0, rtol=0)  # the trained size is not interpolated
 
 
+def test_interpolate_pos_encoding_matches_builtin_at_a_non_square_size():
+    """Values, not just shapes: the built-in Hiera interpolates the same way (H and W swapped would differ)."""
+    builtin = randomize_(transformers.HieraForImageClassification(builtin_config())).eval()
+    ours = HieraForImageClassification.from_pretrained(
+        None, config=small_config(depths=(1, 2, 2, 1)), state_dict=builtin.state_dict()
+    ).eval()
+    pixels = torch.randn(2, 3, 96, 160, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # (the built-in fails on output_hidden_states at non-square sizes: compare outputs)
+        expected = builtin(pixels, interpolate_pos_encoding=True).logits
+        expected_tokens = builtin.hiera(pixels, interpolate_pos_encoding=True).last_hidden_state
+        actual = ours(pixels, interpolate_pos_encoding=True).logits
+        actual_tokens = ours.hiera(pixels, interpolate_pos_encoding=True).last_hidden_state
+        swapped = ours(pixels.transpose(-1, -2), interpolate_pos_encoding=True).logits
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(actual_tokens, expected_tokens, atol=1e-5, rtol=0)
+    assert (swapped - expected).abs().max() > 1e-3
+
+
 def test_interpolate_pos_encoding_video_frames():
     config = small_config(video=True)
     model = classifier_for(config)
@@ -286,6 +316,27 @@ def test_bad_pixel_values(video, shape, interpolate, message):
     model = classifier_for(small_config(video))
     with pytest.raises(ValueError, match=message):
         model(torch.randn(shape), interpolate_pos_encoding=interpolate)
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_integer_pixels_and_empty_batches_are_refused_clearly(video):
+    config = small_config(video)
+    model = classifier_for(config)
+    pixels = pixels_for(config)
+    processor = "HieraVideoProcessor" if video else "HieraImageProcessor"
+    with pytest.raises(TypeError, match=f"floating-point tensor, got torch.uint8.*{processor}"):
+        model((pixels * 50).clamp(0, 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="batch size 0"):
+        model(pixels[:0])
+    model.to(torch.bfloat16)  # float pixels of another dtype are cast to the model's
+    with torch.no_grad():
+        assert model(pixels).logits.dtype == torch.bfloat16
+
+
+def test_misspelled_arguments_are_not_swallowed():
+    model = classifier_for(small_config())
+    with pytest.raises(TypeError, match="interpolate_pos_encodng"):
+        model(pixels_for(small_config()), interpolate_pos_encodng=True)
 
 
 def test_pixel_values_must_be_tensor():
@@ -424,10 +475,14 @@ def test_import_leaves_builtin_outputs_unchanged():
         model = AutoModelForImageClassification.from_config(config).eval()
         x = torch.randn(1, 3, 64, 64)
         before = model(x).logits
+        weights = {k: v.clone() for k, v in model.state_dict().items()}
         import hiera_hf
-        again = AutoModelForImageClassification.from_config(config)
+        torch.manual_seed(0)
+        again = AutoModelForImageClassification.from_config(config).eval()  # built after the import, same seed
         assert type(again) is transformers.HieraForImageClassification, type(again)
-        assert torch.equal(model(x).logits, before)
+        assert again.state_dict().keys() == weights.keys()
+        assert all(torch.equal(again.state_dict()[k], v) for k, v in weights.items())
+        assert torch.equal(again(x).logits, before) and torch.equal(model(x).logits, before)
         print("ok")
         """
     )

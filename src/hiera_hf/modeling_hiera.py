@@ -23,7 +23,11 @@ from transformers.activations import ACT2FN
 from transformers.backbone_utils import BackboneMixin
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BackboneOutput, ImageClassifierOutput, ModelOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_hiera import HieraConfig
 
@@ -120,7 +124,7 @@ class HieraModelOutput(ModelOutput):
         bool_masked_pos: `(batch, num_mask_units)`, True where a mask unit is *kept* (MAE only).
         ids_restore: `(batch, num_mask_units)` inverse of the random shuffle that chose the mask (MAE only).
         hidden_states: embeddings and each stage's output, `(batch, tokens, width)` in unrolled order.
-        attentions: per stage, the last layer's attention `(batch, heads, mask_units, queries, keys)`.
+        attentions: per layer, the attention weights `(batch, heads, mask_units, queries, keys)` (1 unit if global).
         reshaped_hidden_states: the same as `hidden_states` in spatial layout `(batch, *grid, width)`; with
             masking `(batch, kept_mask_units, *mask_unit_shape, width)`.
     """
@@ -226,10 +230,13 @@ class HieraEmbeddings(nn.Module):
         # official: spatial.repeat over time + temporal.repeat_interleave over space.
         return spatial.repeat(1, grid[0], 1) + temporal.repeat_interleave(math.prod(grid[1:]), dim=1)
 
+    def token_grid(self, pixel_values: torch.Tensor) -> list[int]:
+        """The token grid (D sizes) of channels-first `(B, C_in, *input)` pixels."""
+        return [size // stride for size, stride in zip(pixel_values.shape[2:], self.config.patch_stride)]
+
     def forward(self, pixel_values: torch.Tensor, unit_keep: torch.Tensor | None = None) -> torch.Tensor:
         """`(B, C_in, *input)` -> `(B, prod(grid), embed_dim)` in raster order."""
-        grid = [size // stride for size, stride in zip(pixel_values.shape[2:], self.config.patch_stride)]
-        return self.patch_embeddings(pixel_values, unit_keep) + self.position_embedding(grid)
+        return self.patch_embeddings(pixel_values, unit_keep) + self.position_embedding(self.token_grid(pixel_values))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -237,12 +244,30 @@ class HieraEmbeddings(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Unpack[TransformersKwargs],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(B', heads, tokens, head_dim)` q/k/v -> output `(B', queries, heads, head_dim)` and weights `(B', heads, q, k)`."""
+    attn_weights = (query * scaling) @ key.transpose(-1, -2)  # official: scales the queries, not the product
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = F.dropout(attn_weights.softmax(dim=-1), p=dropout, training=module.training)
+    return (attn_weights @ value).transpose(1, 2), attn_weights
+
+
 class HieraMaskUnitAttention(nn.Module):
     """Multi-head attention within mask units (or globally), optionally max-pooling the queries.
 
-    Mask units are folded into the batch so that `scaled_dot_product_attention` gets 4-D contiguous
-    `(batch * units, heads, tokens, head_dim)` tensors (the official code passes 5-D tensors, which sends the
-    GPU to the slow math kernel).
+    Mask units are folded into the batch, so every attention function of Transformers' interface (eager, SDPA,
+    flex, flash) gets 4-D `(batch * units, heads, tokens, head_dim)` tensors: the official code passes 5-D tensors,
+    which sends SDPA on GPUs to its slow math kernel.
     """
 
     def __init__(
@@ -264,6 +289,7 @@ class HieraMaskUnitAttention(nn.Module):
         self.window_size = window_size  # tokens per mask unit after this layer's pooling
         self.use_mask_unit_attn = use_mask_unit_attn
         self.scale = self.head_dim**-0.5
+        self.is_causal = False
         self.qkv = nn.Linear(dim, 3 * dim_out)
         self.proj = nn.Linear(dim_out, dim_out)
 
@@ -272,8 +298,10 @@ class HieraMaskUnitAttention(nn.Module):
         return num_tokens // (self.query_stride * self.window_size) if self.window_size else 1
 
     def forward(
-        self, hidden_states: torch.Tensor, output_attentions: bool = False
+        self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`(B, N, C)` -> `(B, N / query_stride, C_out)`, and the weights `(B, heads, units, queries, keys)` if the
+        eager function ran (it does for `output_attentions=True`, whatever `attn_implementation` says)."""
         batch_size, num_tokens, _ = hidden_states.shape
         num_units = self.num_units(num_tokens)
         # (B, N, 3C) -> (B, U, T, 3, h, d): a unit's tokens are contiguous (see `unroll`).
@@ -286,16 +314,12 @@ class HieraMaskUnitAttention(nn.Module):
         query, key, value = (
             t.reshape(attention_batch, -1, self.num_heads, self.head_dim).transpose(1, 2) for t in (query, key, value)
         )
+        implementation = "eager" if kwargs.get("output_attentions") else self.config._attn_implementation
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        attn_output, attn_weights = attention(self, query, key, value, None, scaling=self.scale, dropout=0.0, **kwargs)
 
-        attn_weights = None
-        if output_attentions or self.config._attn_implementation == "eager":
-            attn_weights = ((query * self.scale) @ key.transpose(-1, -2)).softmax(dim=-1)
-            attn_output = attn_weights @ value
-        else:
-            attn_output = F.scaled_dot_product_attention(query, key, value)
-
-        # (B', h, T', d) -> (B', T', h, d) -> (B, N', C): free when the kernel wrote (B', T', h, d), as on CPU.
-        attn_output = attn_output.transpose(1, 2).reshape(batch_size, -1, self.dim_out)
+        # (B', T', h, d) -> (B, N', C): free when the kernel wrote that layout, as SDPA does on CPU.
+        attn_output = attn_output.reshape(batch_size, -1, self.dim_out)
         if attn_weights is not None:
             # (B, heads, units, queries, keys), as Transformers' built-in Hiera returns them.
             units = num_units if self.use_mask_unit_attn else 1
@@ -359,18 +383,16 @@ class HieraLayer(GradientCheckpointingLayer):
         if dim != dim_out:
             self.proj = nn.Linear(dim, dim_out)
 
-    def forward(
-        self, hidden_states: torch.Tensor, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
+        """`(B, N, dim)` -> `(B, N / query_stride, dim_out)`."""
         normed = self.layernorm_before(hidden_states)
         if self.dim != self.dim_out:
             # official: the widened residual is pool(proj(norm1(x))), i.e. it projects the *normalised* input.
             num_units = self.attn.num_units(hidden_states.shape[1])
             hidden_states = pool_tokens(self.proj(normed), self.query_stride, num_units)
-        attn_output, attn_weights = self.attn(normed, output_attentions)
+        attn_output, _ = self.attn(normed, **kwargs)
         hidden_states = hidden_states + self.drop_path(attn_output)
-        hidden_states = hidden_states + self.drop_path(self.mlp(self.layernorm_after(hidden_states)))
-        return hidden_states, attn_weights
+        return hidden_states + self.drop_path(self.mlp(self.layernorm_after(hidden_states)))
 
 
 class HieraStage(nn.Module):
@@ -378,28 +400,23 @@ class HieraStage(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
-    def forward(
-        self, hidden_states: torch.Tensor, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attn_weights = None
+    def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
         for layer in self.layers:
-            hidden_states, attn_weights = layer(hidden_states, output_attentions)
-        return hidden_states, attn_weights
+            hidden_states = layer(hidden_states, **kwargs)
+        return hidden_states
 
 
 class HieraEncoder(nn.Module):
     def __init__(self, config: HieraConfig):
         super().__init__()
         self.config = config
-        num_stages = len(config.depths)
         drop_rates = torch.linspace(0, config.drop_path_rate, sum(config.depths), device="cpu").tolist()
         flat_query_stride = math.prod(config.query_stride)
         window_size = math.prod(config.masked_unit_size)
-        widths = config.stage_widths
-        stages, dim, layer_index = [], config.embed_dim, 0
+        stages, dim = [], config.embed_dim
         for stage, depth in enumerate(config.depths):
-            pools = 0 < stage <= config.num_query_pool
-            if pools:
+            pools_queries = 0 < stage <= config.num_query_pool
+            if pools_queries:
                 window_size //= flat_query_stride
             layers = []
             for i in range(depth):
@@ -409,65 +426,102 @@ class HieraEncoder(nn.Module):
                 layers.append(
                     HieraLayer(
                         config,
-                        dim=dim if i == 0 else widths[stage],
-                        dim_out=widths[stage],
+                        dim=dim if i == 0 else config.stage_widths[stage],
+                        dim_out=config.stage_widths[stage],
                         num_heads=config.num_heads[stage],
-                        drop_path=drop_rates[layer_index],
-                        query_stride=flat_query_stride if pools and i == 0 else 1,
+                        drop_path=drop_rates[sum(config.depths[:stage]) + i],
+                        query_stride=flat_query_stride if pools_queries and i == 0 else 1,
                         window_size=window_size,
                         use_mask_unit_attn=use_mask_unit_attn,
                     )
                 )
-                layer_index += 1
             stages.append(HieraStage(layers))
-            dim = widths[stage]
+            dim = config.stage_widths[stage]
         self.stages = nn.ModuleList(stages)
-        self.unroll_schedule = [list(config.query_stride)] * (num_stages - 1)
+        self.unroll_schedule = [list(config.query_stride)] * (len(config.depths) - 1)
 
-    def remaining_schedule(self, stage: int) -> list[list[int]]:
-        """Unroll steps not yet consumed by pooling at the output of `stage` (-1: the embeddings)."""
-        return self.unroll_schedule[min(max(stage, 0), self.config.num_query_pool) :]
+    def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
+        """`(B, N, C)` unrolled tokens -> `(B, N / prod(query_stride)**num_query_pool, hidden_size)`."""
+        for stage in self.stages:
+            hidden_states = stage(hidden_states, **kwargs)
+        return hidden_states
 
-    def spatial_layout(self, hidden_states: torch.Tensor, stage: int, grid: list[int] | None) -> torch.Tensor:
-        """Unrolled tokens of `stage` -> `(B, *grid, C)`, or `(B, units, *unit_shape, C)` if `grid` is None."""
-        schedule = self.remaining_schedule(stage)
-        units = reroll(hidden_states, schedule, len(self.config.query_stride))
-        if grid is None:
-            return units
-        pooled = self.config.query_stride
-        pools = min(max(stage, 0), self.config.num_query_pool)
-        grid = [size // stride**pools for size, stride in zip(grid, pooled)]
-        return undo_windowing(units, grid, list(units.shape[2:-1]))
+    def to_units(self, hidden_states: torch.Tensor, num_pooled: int) -> torch.Tensor:
+        """Unrolled tokens after `num_pooled` query poolings -> `(B, units, *unit_shape, C)` (see `reroll`)."""
+        return reroll(hidden_states, self.unroll_schedule[num_pooled:], len(self.config.query_stride))
 
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        grid: list[int] | None,
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
-    ) -> HieraModelOutput:
-        """`hidden_states`: `(B, N, C)` unrolled tokens; `grid`: token grid, or None when units were dropped."""
-        all_hidden = [hidden_states] if output_hidden_states else None
-        all_reshaped = [self.spatial_layout(hidden_states, -1, grid)] if output_hidden_states else None
-        all_attentions = [] if output_attentions else None
-        for index, stage in enumerate(self.stages):
-            hidden_states, attn_weights = stage(hidden_states, output_attentions)
-            if output_hidden_states:
-                all_hidden.append(hidden_states)
-                all_reshaped.append(self.spatial_layout(hidden_states, index, grid))
-            if output_attentions:
-                all_attentions.append(attn_weights)
-        return HieraModelOutput(
-            last_hidden_state=hidden_states,
-            hidden_states=tuple(all_hidden) if output_hidden_states else None,
-            attentions=tuple(all_attentions) if output_attentions else None,
-            reshaped_hidden_states=tuple(all_reshaped) if output_hidden_states else None,
+    def to_grid(self, hidden_states: torch.Tensor, num_pooled: int, grid: list[int]) -> torch.Tensor:
+        """Unrolled tokens of an unmasked input with token `grid` after `num_pooled` poolings -> `(B, *grid', C)`."""
+        units = self.to_units(hidden_states, num_pooled)
+        pooled_grid = [size // stride**num_pooled for size, stride in zip(grid, self.config.query_stride)]
+        return undo_windowing(units, pooled_grid, list(units.shape[2:-1]))
+
+    def reshape_hidden_states(
+        self, hidden_states: tuple[torch.Tensor, ...], grid: list[int] | None
+    ) -> tuple[torch.Tensor, ...]:
+        """Embeddings and stage outputs in spatial layout: on the token `grid`, or per kept mask unit (`grid` None,
+        for masked inputs). `hidden_states[i]` (i >= 1) is stage `i - 1`'s output, pooled `min(i - 1, q_pool)` times."""
+        reshaped = []
+        for index, states in enumerate(hidden_states):
+            num_pooled = min(max(index - 1, 0), self.config.num_query_pool)
+            reshaped.append(
+                self.to_units(states, num_pooled) if grid is None else self.to_grid(states, num_pooled, grid)
+            )
+        return tuple(reshaped)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Input checks, pre-trained model base, base model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def check_pixel_values(config: HieraConfig, pixel_values, any_size: bool) -> None:
+    """Raise a `TypeError`/`ValueError` naming what `config` expects if `pixel_values` does not fit it.
+
+    Images are `(batch, channels, height, width)`, videos `(batch, frames, channels, height, width)`, floats as the
+    processors return them; the size must be the configured one unless `any_size` (then mask units must tile it).
+    """
+    if not isinstance(pixel_values, torch.Tensor):
+        raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}.")
+    kind = "video" if config.is_video else "image"
+    if not pixel_values.is_floating_point():
+        raise TypeError(
+            f"pixel_values must be a floating-point tensor, got {pixel_values.dtype}: convert raw pixels with "
+            f"Hiera{kind.capitalize()}Processor (it scales and normalises them)."
+        )
+    expected = "(batch, frames, channels, height, width)" if config.is_video else "(batch, channels, height, width)"
+    num_dims = 5 if config.is_video else 4
+    if pixel_values.ndim != num_dims:
+        raise ValueError(
+            f"This is {'a video' if config.is_video else 'an image'} model: pixel_values must be {num_dims}-D "
+            f"{expected}, got shape {tuple(pixel_values.shape)}."
+        )
+    if pixel_values.shape[0] == 0:
+        raise ValueError(f"pixel_values holds no {kind} (batch size 0, shape {tuple(pixel_values.shape)}).")
+    channels = pixel_values.shape[2 if config.is_video else 1]
+    if channels != config.num_channels:
+        raise ValueError(
+            f"Expected {config.num_channels} channels in pixel_values, got {channels} "
+            f"(shape {tuple(pixel_values.shape)}, expected {expected})."
+        )
+    size = (pixel_values.shape[1], *pixel_values.shape[3:]) if config.is_video else tuple(pixel_values.shape[2:])
+    names = "(frames, height, width)" if config.is_video else "(height, width)"
+    if not any_size and size != tuple(config.input_size):
+        raise ValueError(
+            f"Input size {names} = {size} does not match the model's {tuple(config.input_size)}; pass "
+            "interpolate_pos_encoding=True to run at another size."
+        )
+    unit = [s * m for s, m in zip(config.patch_stride, config.masked_unit_size)]
+    if any(s % u for s, u in zip(size, unit)):
+        raise ValueError(
+            f"Input size {names} = {size} cannot be tiled by mask units: each size must be a multiple of "
+            f"patch_stride * masked_unit_size = {tuple(unit)}."
         )
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Pre-trained model base, base model
-# ---------------------------------------------------------------------------------------------------------------
+def channels_first(pixel_values: torch.Tensor, is_video: bool) -> torch.Tensor:
+    """Videos `(B, T, C, H, W)` -> `(B, C, T, H, W)` for the 3-D convolution; images unchanged."""
+    return pixel_values.transpose(1, 2) if is_video else pixel_values
 
 
 class HieraPreTrainedModel(PreTrainedModel):
@@ -478,7 +532,16 @@ class HieraPreTrainedModel(PreTrainedModel):
     input_modalities = ("image", "video")
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    _supports_flex_attn = True
+    _supports_flash_attn = True  # 4-D, non-causal, no mask: what flash kernels take (not run here: no GPU in CI)
+    _supports_attention_backend = True
     _no_split_modules = ["HieraLayer"]
+    # Transformers' hooks collect these: the input of the first stage and every stage's output; every layer's
+    # attention weights (index 1 of HieraMaskUnitAttention's output).
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(HieraStage, index=0),
+        "attentions": OutputRecorder(HieraMaskUnitAttention, index=1),
+    }
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -493,53 +556,14 @@ class HieraPreTrainedModel(PreTrainedModel):
         elif isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
             init.trunc_normal_(module.weight, std=std)
             if module.bias is not None:
-                init.constant_(module.bias, std)
+                init.constant_(module.bias, std)  # official: biases start at 0.02 (its init reuses the weight std)
         elif isinstance(module, nn.LayerNorm):
-            init.constant_(module.bias, std)
+            init.constant_(module.bias, std)  # official: likewise for LayerNorm biases
             init.constant_(module.weight, self.config.layer_norm_init)
 
-    def _to_channels_first(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool) -> torch.Tensor:
-        """Check `pixel_values` against the config and return `(B, C, *input)`.
-
-        Images come as `(batch, channels, height, width)`, videos as `(batch, frames, channels, height, width)`.
-        """
-        config = self.config
-        if not isinstance(pixel_values, torch.Tensor):
-            raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}.")
-        if config.is_video:
-            expected = "(batch, frames, channels, height, width)"
-            if pixel_values.ndim != 5:
-                raise ValueError(
-                    f"This is a video model: pixel_values must be 5-D {expected}, got shape "
-                    f"{tuple(pixel_values.shape)}."
-                )
-            pixel_values = pixel_values.transpose(1, 2)
-        elif pixel_values.ndim != 4:
-            raise ValueError(
-                "This is an image model: pixel_values must be 4-D (batch, channels, height, width), got shape "
-                f"{tuple(pixel_values.shape)}."
-            )
-        if pixel_values.shape[1] != config.num_channels:
-            raise ValueError(
-                f"Expected {config.num_channels} channels in pixel_values, got {pixel_values.shape[1]} "
-                f"(shape {tuple(pixel_values.shape)})."
-            )
-        size = tuple(pixel_values.shape[2:])
-        names = "(frames, height, width)" if config.is_video else "(height, width)"
-        if not interpolate_pos_encoding:
-            if size != tuple(config.input_size):
-                raise ValueError(
-                    f"Input size {names} = {size} does not match the model's {tuple(config.input_size)}; pass "
-                    "interpolate_pos_encoding=True to run at another size."
-                )
-            return pixel_values
-        unit = [s * m for s, m in zip(config.patch_stride, config.masked_unit_size)]
-        if any(s % u for s, u in zip(size, unit)):
-            raise ValueError(
-                f"Input size {names} = {size} cannot be tiled by mask units: each size must be a multiple of "
-                f"patch_stride * masked_unit_size = {tuple(unit)}."
-            )
-        return pixel_values
+    def _requested(self, name: str, kwargs: dict) -> bool:
+        """Whether the caller asked for `output_<name>` (the call's argument, else the config's default)."""
+        return bool(kwargs.get(f"output_{name}", getattr(self.config, f"output_{name}")))
 
 
 class HieraModel(HieraPreTrainedModel):
@@ -591,10 +615,8 @@ class HieraModel(HieraPreTrainedModel):
         self,
         pixel_values: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> HieraModelOutput:
         r"""
         pixel_values: `(batch, channels, height, width)` for images, `(batch, frames, channels, height, width)`
@@ -604,25 +626,34 @@ class HieraModel(HieraPreTrainedModel):
         """
         if pixel_values is None:
             raise ValueError("You have to specify pixel_values.")
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
+        unknown = sorted(set(kwargs) - set(TransformersKwargs.__annotations__))
+        if unknown:  # every head passes its extra arguments through here: a misspelling fails loudly
+            raise TypeError(f"Hiera's forward got unexpected keyword argument(s): {', '.join(unknown)}.")
         if self.is_mae and interpolate_pos_encoding:
             raise ValueError("MAE pre-training runs at the configured input size only.")
-        pixel_values = self._to_channels_first(pixel_values, bool(interpolate_pos_encoding))
-        batch_size = pixel_values.shape[0]
-        grid = [size // stride for size, stride in zip(pixel_values.shape[2:], self.config.patch_stride)]
+        if noise is not None and not self.is_mae:
+            raise ValueError("noise is only used for MAE masking (HieraModel(..., is_mae=True)).")
+        check_pixel_values(self.config, pixel_values, any_size=bool(interpolate_pos_encoding))
+        pixel_values = channels_first(pixel_values, self.config.is_video)
+        pixel_values = pixel_values.to(self.embeddings.patch_embeddings.projection.weight.dtype)
+        outputs = self._encode(pixel_values, noise, **kwargs)
+        if outputs.hidden_states is not None:
+            grid = None if self.is_mae else self.embeddings.token_grid(pixel_values)
+            outputs.reshaped_hidden_states = self.encoder.reshape_hidden_states(outputs.hidden_states, grid)
+        return outputs
 
-        keep = ids_keep = ids_restore = None
+    @capture_outputs(tie_last_hidden_states=False)
+    def _encode(
+        self, pixel_values: torch.Tensor, noise: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
+    ) -> HieraModelOutput:
+        """`(B, C, *input)` checked pixels -> tokens; Transformers' hooks add `hidden_states` and `attentions`."""
+        batch_size = pixel_values.shape[0]
+        grid = self.embeddings.token_grid(pixel_values)
+        keep = ids_keep = ids_restore = unit_keep = None
         if self.is_mae:
             keep, ids_keep, ids_restore = self.random_masking(batch_size, pixel_values.device, noise)
             unit_grid = [t // m for t, m in zip(grid, self.config.masked_unit_size)]
             unit_keep = keep.view(batch_size, 1, *unit_grid)
-        elif noise is not None:
-            raise ValueError("noise is only used for MAE masking (HieraModel(..., is_mae=True)).")
-        else:
-            unit_keep = None
 
         embeddings = self.embeddings(pixel_values, unit_keep)  # (B, N, C) raster order
         hidden_states = unroll(embeddings, grid, self.encoder.unroll_schedule)  # (B, N, C) unrolled
@@ -633,22 +664,12 @@ class HieraModel(HieraPreTrainedModel):
             index = ids_keep[:, :, None, None].expand(-1, -1, hidden_states.shape[2], channels)
             hidden_states = hidden_states.gather(1, index).view(batch_size, -1, channels)
 
-        encoder_outputs = self.encoder(
-            hidden_states,
-            grid=None if self.is_mae else grid,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
-        sequence_output = encoder_outputs.last_hidden_state
-        pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+        sequence_output = self.encoder(hidden_states, **kwargs)
         return HieraModelOutput(
             last_hidden_state=sequence_output,
-            pooler_output=pooled_output,
+            pooler_output=self.pooler(sequence_output) if self.pooler is not None else None,
             bool_masked_pos=keep,
             ids_restore=ids_restore,
-            hidden_states=encoder_outputs.hidden_states,
-            attentions=encoder_outputs.attentions,
-            reshaped_hidden_states=encoder_outputs.reshaped_hidden_states,
         )
 
 
@@ -677,11 +698,10 @@ class _HieraForClassification(HieraPreTrainedModel):
     def __init__(self, config: HieraConfig):
         super().__init__(config)
         if config.is_video != self._expects_video:
-            other = "HieraForVideoClassification" if config.is_video else "HieraForImageClassification"
             raise ValueError(
                 f"{type(self).__name__} needs {'a video' if self._expects_video else 'an image'} config "
                 f"(num_frames {'set' if self._expects_video else 'None'}), got num_frames={config.num_frames}; "
-                f"use {other}."
+                f"use {hiera_class_for(config, 'classification').__name__}."
             )
         self.num_labels = config.num_labels
         self.hiera = HieraModel(config, add_pooling_layer=True)
@@ -694,22 +714,15 @@ class _HieraForClassification(HieraPreTrainedModel):
         self,
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> HieraForClassificationOutput:
         r"""
         labels: `(batch,)` class indices; float `(batch, num_labels)` for multi-label; `(batch,)` floats for
             regression (`num_labels=1`). The loss follows `config.problem_type`.
         """
-        outputs = self.hiera(
-            pixel_values,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            interpolate_pos_encoding=interpolate_pos_encoding,
-        )
-        logits = self.classifier(self.dropout(outputs.pooler_output))
+        outputs = self.hiera(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
+        logits = self.classifier(self.dropout(outputs.pooler_output))  # (B, num_labels)
         loss = self.loss_function(labels, logits, self.config) if labels is not None else None
         return HieraForClassificationOutput(
             loss=loss,
@@ -741,11 +754,11 @@ class HieraMultiScaleHead(nn.Module):
     def __init__(self, config: HieraConfig):
         super().__init__()
         conv = nn.Conv3d if config.is_video else nn.Conv2d
-        pools = config.num_query_pool
-        final_unit = [m // s**pools for m, s in zip(config.masked_unit_size, config.query_stride)]
+        num_pools = config.num_query_pool
+        final_unit = [m // s**num_pools for m, s in zip(config.masked_unit_size, config.query_stride)]
         unit = list(config.masked_unit_size)
         heads = []
-        for stage in range(pools):
+        for stage in range(num_pools):
             kernel = tuple(u // f for u, f in zip(unit, final_unit))
             heads.append(conv(config.stage_widths[stage], config.hidden_size, kernel_size=kernel, stride=kernel))
             unit = [u // s for u, s in zip(unit, config.query_stride)]
@@ -775,9 +788,9 @@ class HieraDecoder(nn.Module):
                 "HieraForPreTraining needs decoder_hidden_size, decoder_depth and decoder_num_heads in the config "
                 "(the official MAE decoder is 512 / 8 / 16; see HieraConfig.from_preset(..., for_pretraining=True))."
             )
-        pools = config.num_query_pool
-        self.grid_final = [t // s**pools for t, s in zip(config.tokens_spatial_shape, config.query_stride)]
-        self.unit_shape_final = [m // s**pools for m, s in zip(config.masked_unit_size, config.query_stride)]
+        num_pools = config.num_query_pool
+        self.grid_final = [t // s**num_pools for t, s in zip(config.tokens_spatial_shape, config.query_stride)]
+        self.unit_shape_final = [m // s**num_pools for m, s in zip(config.masked_unit_size, config.query_stride)]
         width = config.decoder_hidden_size
         self.decoder_embeddings = nn.Linear(config.hidden_size, width)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
@@ -787,12 +800,10 @@ class HieraDecoder(nn.Module):
         )
         self.decoder_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         # A prediction patch is the last spatial stride of one final token, e.g. 4 * 2**2 = 16 pixels.
-        self.pred_stride = config.patch_stride[-1] * config.query_stride[-1] ** pools
+        self.pred_stride = config.patch_stride[-1] * config.query_stride[-1] ** num_pools
         self.decoder_pred = nn.Linear(width, self.pred_stride**2 * config.num_channels)
 
-    def forward(
-        self, encoded: torch.Tensor, keep: torch.Tensor, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, encoded: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`encoded` `(B, kept_units, *final_unit, C)`, `keep` `(B, U)` -> logits `(B, L, pixels)`, visible `(B, L)`."""
         hidden = self.decoder_embeddings(encoded)
         batch_size, num_units = keep.shape
@@ -805,8 +816,7 @@ class HieraDecoder(nn.Module):
         unit_keep = unit_keep.expand(-1, -1, *self.unit_shape_final, 1)
         visible = undo_windowing(unit_keep, self.grid_final, self.unit_shape_final).flatten(1)  # (B, L)
 
-        hidden = hidden + self.decoder_position_embeddings
-        hidden, _ = self.decoder_block(hidden, output_attentions)
+        hidden = self.decoder_block(hidden + self.decoder_position_embeddings)
         return self.decoder_pred(self.decoder_norm(hidden)), visible
 
 
@@ -843,46 +853,39 @@ class HieraForPreTraining(HieraPreTrainedModel):
         self,
         pixel_values: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> HieraForPreTrainingOutput:
         r"""
         noise: `(batch, num_mask_units)`; the units with the smallest noise are kept. Fix it for reproducible masks.
         """
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
+        return_hidden_states = self._requested("hidden_states", kwargs)
         outputs = self.hiera(
             pixel_values,
             noise=noise,
-            output_attentions=output_attentions,
-            output_hidden_states=True,
             interpolate_pos_encoding=interpolate_pos_encoding,
+            **{**kwargs, "output_hidden_states": True},  # the fusion head needs the stage outputs
         )
-        # Stage outputs in mask-unit layout; the resolution stops changing after the pooling stages.
+        # Stage outputs per kept mask unit; the resolution stops changing after the pooling stages.
         stage_maps = outputs.reshaped_hidden_states[1:]
-        pools = self.config.num_query_pool
-        fused = self.multiscale_fusion(list(stage_maps[:pools]) + [stage_maps[-1]])
-        logits, visible = self.decoder(self.encoder_norm(fused), outputs.bool_masked_pos, bool(output_attentions))
+        fused = self.multiscale_fusion(list(stage_maps[: self.config.num_query_pool]) + [stage_maps[-1]])
+        logits, visible = self.decoder(self.encoder_norm(fused), outputs.bool_masked_pos)
 
-        channels_first = self.hiera._to_channels_first(pixel_values, False)
-        targets = self.pixel_targets(channels_first)
+        targets = self.pixel_targets(channels_first(pixel_values, self.config.is_video))
         if self.config.normalize_pixel_loss:
             mean = targets.mean(dim=-1, keepdim=True)
             var = targets.var(dim=-1, keepdim=True)  # unbiased, as in the official code
             targets = (targets - mean) / (var + 1.0e-6) ** 0.5
-        hidden = ~visible
-        loss = ((logits[hidden] - targets[hidden]) ** 2).mean()
+        masked_patches = ~visible  # the loss covers the patches the encoder did not see
+        loss = ((logits[masked_patches] - targets[masked_patches]) ** 2).mean()
         return HieraForPreTrainingOutput(
             loss=loss,
             logits=logits,
             bool_masked_pos=visible,
             ids_restore=outputs.ids_restore,
-            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            hidden_states=outputs.hidden_states if return_hidden_states else None,
             attentions=outputs.attentions,
-            reshaped_hidden_states=outputs.reshaped_hidden_states if output_hidden_states else None,
+            reshaped_hidden_states=outputs.reshaped_hidden_states if return_hidden_states else None,
         )
 
 
@@ -911,30 +914,39 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
     def forward(
         self,
         pixel_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
         interpolate_pos_encoding: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BackboneOutput:
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
+        return_hidden_states = self._requested("hidden_states", kwargs)
         outputs = self.hiera(
             pixel_values,
-            output_hidden_states=True,
-            output_attentions=output_attentions,
             interpolate_pos_encoding=interpolate_pos_encoding,
+            **{**kwargs, "output_hidden_states": True},  # the maps are the stage outputs
         )
         feature_maps = tuple(
-            self.hidden_states_norms[stage](hidden).movedim(-1, 1).contiguous()
+            self.hidden_states_norms[stage](hidden).movedim(-1, 1).contiguous()  # (B, C_i, *grid_i)
             for stage, hidden in zip(self.stage_names, outputs.reshaped_hidden_states)
             if stage in self.out_features
         )
         return BackboneOutput(
             feature_maps=feature_maps,
-            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            hidden_states=outputs.hidden_states if return_hidden_states else None,
             attentions=outputs.attentions,
         )
+
+
+def hiera_class_for(config: HieraConfig, task: str = "classification") -> type[HieraPreTrainedModel]:
+    """Our model class for `config` and a task: "base", "classification" (image or video, from the config),
+    "pretraining" (MAE) or "backbone"."""
+    classes = {
+        "base": HieraModel,
+        "classification": HieraForVideoClassification if config.is_video else HieraForImageClassification,
+        "pretraining": HieraForPreTraining,
+        "backbone": HieraBackbone,
+    }
+    if task not in classes:
+        raise ValueError(f"Unknown task {task!r}: expected one of {', '.join(classes)}.")
+    return classes[task]
 
 
 __all__ = [
@@ -944,4 +956,5 @@ __all__ = [
     "HieraForVideoClassification",
     "HieraModel",
     "HieraPreTrainedModel",
+    "hiera_class_for",
 ]
