@@ -38,13 +38,8 @@ from pathlib import Path
 import torch
 
 import hiera_hf
-from hiera_hf import (
-    HieraConfig,
-    HieraForImageClassification,
-    HieraForPreTraining,
-    HieraForVideoClassification,
-)
-from hiera_hf.official import convert_official_state_dict
+from hiera_hf import HieraConfig
+from hiera_hf.official import from_official, official_model
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -70,41 +65,13 @@ def make_config(arch: str, video: bool, pretraining: bool, quick: bool) -> Hiera
     overrides = {"depths": (1, 1, 1, 1), "image_size": (64, 64)} if quick else {}
     if quick and video:
         overrides["num_frames"] = 8  # 16 mask units: MAE at ratio 0.9 keeps one
-    return HieraConfig.from_preset(name, for_pretraining=pretraining, **overrides)
+    return HieraConfig.from_preset(name, for_pretraining=pretraining, num_labels=400 if video else 1000, **overrides)
 
 
 def official_from_config(config: HieraConfig, pretraining: bool = False):
-    """The official model with the same hyper-parameters (its constructor's arguments), official random init."""
-    import hiera
-
-    kwargs = dict(
-        input_size=tuple(config.input_size),
-        embed_dim=config.embed_dim,
-        num_heads=config.num_heads[0],
-        stages=tuple(config.depths),
-        q_pool=config.num_query_pool,
-        q_stride=tuple(config.query_stride),
-        mask_unit_size=tuple(config.masked_unit_size),
-        patch_kernel=tuple(config.patch_size),
-        patch_stride=tuple(config.patch_stride),
-        patch_padding=tuple(config.patch_padding),
-        sep_pos_embed=config.separate_position_embeddings,
-    )
+    """The official model with the same hyper-parameters, official random init (seeded)."""
     torch.manual_seed(0)
-    if pretraining:
-        return hiera.MaskedAutoencoderHiera(**kwargs)
-    return hiera.Hiera(num_classes=400 if config.is_video else 1000, **kwargs)
-
-
-def ours_from_official(config: HieraConfig, official, attn: str = "sdpa"):
-    config = HieraConfig.from_dict(config.to_dict())
-    if hasattr(official, "head"):  # a classifier (the official MAE model has no head)
-        config.num_labels = official.head.projection.out_features
-        model_class = HieraForVideoClassification if config.is_video else HieraForImageClassification
-    else:
-        model_class = HieraForPreTraining
-    state = convert_official_state_dict(official.state_dict(), config)
-    return model_class.from_pretrained(None, config=config, state_dict=state, attn_implementation=attn)
+    return official_model(config, pretraining)
 
 
 def timm_from_official(arch: str, config: HieraConfig, official):
@@ -184,8 +151,8 @@ def saved_activation_bytes(step: Callable) -> int:
 def inference_section(args, device, dtype, video: bool) -> list[dict]:
     config = make_config(args.arch, video, False, args.quick)
     name, official = preset_name(args.arch, video), official_from_config(config)
-    ours = ours_from_official(config, official)
-    ours_eager = ours_from_official(config, official, attn="eager")
+    ours = from_official(official, config)
+    ours_eager = from_official(official, config, attn_implementation="eager")
     peers = [
         Peer("hiera_hf (SDPA)", ours, ours=True),
         Peer("hiera_hf (eager attention)", ours_eager, ours=True),
@@ -272,7 +239,7 @@ def build_training_peer(args, name: str):
         return official
     if kind == "timm":
         return timm_from_official(args.arch, config, official)
-    ours = ours_from_official(config, official)
+    ours = from_official(official, config)
     if kind == "builtin":
         return builtin_from_ours(ours)
     if kind == "ours_checkpointed":
@@ -348,7 +315,7 @@ def measure_memory_in_subprocess(args, name: str) -> dict:
 def mae_section(args, device, dtype, video: bool) -> list[dict]:
     config = make_config(args.arch, video, True, args.quick)
     name, official = preset_name(args.arch, video), official_from_config(config, pretraining=True)
-    ours = ours_from_official(config, official)
+    ours = from_official(official, config)
     peers = [Peer("hiera_hf MAE (SDPA)", ours, ours=True), Peer("official hiera MAE", official)]
     size = config.input_size
     pixels = torch.randn(

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,25 +31,18 @@ from huggingface_hub import ModelCard, ModelCardData
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
-from hiera_hf import (
-    HieraConfig,
-    HieraForImageClassification,
-    HieraForPreTraining,
-    HieraForVideoClassification,
-    HieraImageProcessor,
-    HieraImageProcessorPil,
-    HieraVideoProcessor,
-)
-from hiera_hf.official import convert_official_state_dict, official_key_to_hf
+from hiera_hf import PRESETS, HieraConfig, HieraImageProcessor, HieraImageProcessorPil, HieraVideoProcessor
+from hiera_hf.atomic import atomic_folder
+from hiera_hf.modeling_hiera import hiera_class_for
+from hiera_hf.official import convert_official_state_dict, max_difference, official_key_to_hf, official_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS_DIR = ROOT / "model_cards"
+USAGE_DIR = CARDS_DIR / "usage"  # the cards' usage snippets: Python files that ruff formats and lints
 DEFAULT_HUB_ORG = "hiera-hf"  # where the rendered cards say the models live; --repo-id overrides
 URL = "https://dl.fbaipublicfiles.com/hiera/{file}.pth"
 ATOL = 1e-4
 
-IMAGE_ARCHS = ["tiny", "small", "base", "base_plus", "large", "huge"]
-VIDEO_ARCHS = ["base", "base_plus", "large", "huge"]
 PAPER_TOP1 = {
     "hiera_tiny_224": 82.8,
     "hiera_small_224": 83.8,
@@ -74,27 +64,22 @@ class ConversionError(ValueError):
 @dataclass(frozen=True)
 class Checkpoint:
     architecture: str  # preset name, e.g. hiera_base_224
-    kind: str  # mae_in1k_ft_in1k, mae_in1k, mae_k400_ft_k400, mae_k400
+    is_video: bool
+    pretraining: bool  # MAE weights (encoder + decoder), else fine-tuned classifier
+
+    @property
+    def kind(self) -> str:
+        """mae_in1k_ft_in1k, mae_in1k, mae_k400_ft_k400 or mae_k400."""
+        dataset = "k400" if self.is_video else "in1k"
+        return f"mae_{dataset}" if self.pretraining else f"mae_{dataset}_ft_{dataset}"
 
     @property
     def name(self) -> str:
         return f"{self.architecture}.{self.kind}"
 
     @property
-    def is_video(self) -> bool:
-        return "16x" in self.architecture
-
-    @property
-    def pretraining(self) -> bool:
-        return not self.kind.endswith("_ft_in1k") and not self.kind.endswith("_ft_k400")
-
-    @property
     def url(self) -> str:
         return URL.format(file=("mae_" if self.pretraining else "") + self.architecture)
-
-    @property
-    def hub_source(self) -> str:
-        return f"facebook/{self.name}"
 
     def config(self) -> HieraConfig:
         config = HieraConfig.from_preset(self.architecture, for_pretraining=self.pretraining)
@@ -105,20 +90,20 @@ class Checkpoint:
         return config
 
     def model_class(self):
-        if self.pretraining:
-            return HieraForPreTraining
-        return HieraForVideoClassification if self.is_video else HieraForImageClassification
+        return hiera_class_for(HieraConfig.from_preset(self.architecture), self.task)
+
+    @property
+    def task(self) -> str:
+        return "pretraining" if self.pretraining else "classification"
 
 
-CHECKPOINTS: dict[str, Checkpoint] = {}
-for _arch in IMAGE_ARCHS:
-    for _kind in ("mae_in1k_ft_in1k", "mae_in1k"):
-        _checkpoint = Checkpoint(f"hiera_{_arch}_224", _kind)
-        CHECKPOINTS[_checkpoint.name] = _checkpoint
-for _arch in VIDEO_ARCHS:
-    for _kind in ("mae_k400_ft_k400", "mae_k400"):
-        _checkpoint = Checkpoint(f"hiera_{_arch}_16x224", _kind)
-        CHECKPOINTS[_checkpoint.name] = _checkpoint
+# Meta published a fine-tuned and an MAE checkpoint of every preset.
+CHECKPOINTS: dict[str, Checkpoint] = {
+    checkpoint.name: checkpoint
+    for architecture in PRESETS
+    for pretraining in (False, True)
+    for checkpoint in [Checkpoint(architecture, HieraConfig.from_preset(architecture).is_video, pretraining)]
+}
 
 
 def get_checkpoint(name: str) -> Checkpoint:
@@ -240,36 +225,13 @@ def build_model(checkpoint: Checkpoint, official_state: dict[str, torch.Tensor],
     return model.eval()
 
 
-def official_model(checkpoint: Checkpoint, official_state: dict[str, torch.Tensor]):
-    import hiera  # pip install hiera-transformer
-
-    builder = getattr(hiera, ("mae_" if checkpoint.pretraining else "") + checkpoint.architecture)
-    model = builder(pretrained=False)
-    model.load_state_dict(official_state, strict=True)
-    return model.eval()
-
-
 def verify(checkpoint: Checkpoint, model, official_state: dict[str, torch.Tensor]) -> float:
-    """Max abs difference to the official model on a fixed input (logits, or MAE loss/predictions/features)."""
-    official = official_model(checkpoint, official_state)
+    """Max abs difference to the official model on a fixed input (logits, or MAE loss and predictions)."""
+    official = official_model(model.config, checkpoint.pretraining, state_dict=official_state)
     generator = torch.Generator().manual_seed(0)
-    size = model.config.input_size
-    pixels = torch.randn(1, 3, *size, generator=generator)  # official layout (B, C, [T,] H, W)
-    ours_pixels = pixels.transpose(1, 2) if checkpoint.is_video else pixels
-    with torch.no_grad():
-        if checkpoint.pretraining:
-            noise = torch.rand(1, model.config.num_mask_units, generator=generator)
-            outputs = model(ours_pixels, noise=noise)
-            keep = model.hiera.random_masking(1, pixels.device, noise)[0]
-            loss, predictions, _, _ = official(pixels, mask=keep)
-            diffs = [
-                (outputs.loss - loss).abs().max(),
-                (outputs.logits[~outputs.bool_masked_pos] - predictions).abs().max(),
-            ]
-        else:
-            official.head.train()  # official: softmax in eval mode; compare logits
-            diffs = [(model(ours_pixels).logits - official(pixels)).abs().max()]
-    difference = max(float(d) for d in diffs)
+    pixels = torch.randn(1, 3, *model.config.input_size, generator=generator)  # official layout (B, C, [T,] H, W)
+    noise = torch.rand(1, model.config.num_mask_units, generator=generator) if checkpoint.pretraining else None
+    difference = max_difference(model, official, pixels, noise)
     if not difference <= ATOL:
         raise ConversionError(
             f"{checkpoint.name}: outputs differ from the official model by {difference:.2e} > {ATOL}."
@@ -316,73 +278,9 @@ def demo_image() -> Image.Image:
 
 
 def usage_snippet(checkpoint: Checkpoint, repo_id: str) -> str:
-    head = f'model_id = "{repo_id}"\n'
-    if checkpoint.is_video and not checkpoint.pretraining:
-        return head + (
-            "import numpy as np\nimport torch\n"
-            "from transformers import AutoModelForVideoClassification, AutoVideoProcessor\n\n"
-            "# (frames, height, width, channels) uint8; a path to a video file works too (decoded with PyAV)\n"
-            "video = np.random.default_rng(0).integers(0, 256, (64, 240, 320, 3), dtype=np.uint8)\n"
-            "processor = AutoVideoProcessor.from_pretrained(model_id, trust_remote_code=True)\n"
-            "model = AutoModelForVideoClassification.from_pretrained(model_id, trust_remote_code=True)\n"
-            "with torch.no_grad():\n"
-            '    logits = model(**processor(video, return_tensors="pt")).logits\n'
-            "print(model.config.id2label[logits.argmax(-1).item()])\n"
-            '# Files: pipeline("video-classification", model=model_id, trust_remote_code=True)("clip.mp4")\n'
-            "# Paper protocol (5 clips x 3 crops): processor(video, num_clips=5, num_crops=3), then average\n"
-            "# logits.view(1, 15, -1).mean(1)"
-        )
-    if checkpoint.is_video:
-        return head + (
-            "import numpy as np\nimport torch\n"
-            "from transformers import AutoModel, AutoModelForPreTraining, AutoVideoProcessor\n\n"
-            "video = np.random.default_rng(0).integers(0, 256, (64, 240, 320, 3), dtype=np.uint8)\n"
-            "processor = AutoVideoProcessor.from_pretrained(model_id, trust_remote_code=True)\n"
-            'pixel_values = processor(video, return_tensors="pt").pixel_values  # (1, 16, 3, 224, 224)\n\n'
-            "# MAE reconstruction (90% of the mask units hidden)\n"
-            "mae = AutoModelForPreTraining.from_pretrained(model_id, trust_remote_code=True)\n"
-            "with torch.no_grad():\n"
-            "    outputs = mae(pixel_values)\n"
-            "print(outputs.loss, outputs.logits.shape)  # predicted 16x16 patches of every other frame\n\n"
-            "# Features for fine-tuning or retrieval\n"
-            "encoder = AutoModel.from_pretrained(model_id, trust_remote_code=True, add_pooling_layer=False)\n"
-            "with torch.no_grad():\n"
-            "    features = encoder(pixel_values).last_hidden_state.mean(1)\n"
-            "print(features.shape)"
-        )
-    image_lines = (
-        "from PIL import Image, ImageDraw\n\n"
-        'image = Image.new("RGB", (320, 240), "skyblue")  # or Image.open("photo.jpg")\n'
-        'ImageDraw.Draw(image).ellipse((100, 60, 220, 180), fill="orange")\n'
-    )
-    if not checkpoint.pretraining:
-        return head + (
-            "import torch\n" + image_lines + "from transformers import AutoImageProcessor, "
-            "AutoModelForImageClassification, pipeline\n\n"
-            'classifier = pipeline("image-classification", model=model_id, trust_remote_code=True)\n'
-            "print(classifier(image, top_k=5))\n\n"
-            "processor = AutoImageProcessor.from_pretrained(model_id, trust_remote_code=True)\n"
-            "model = AutoModelForImageClassification.from_pretrained(model_id, trust_remote_code=True)\n"
-            "with torch.no_grad():\n"
-            '    logits = model(**processor(image, return_tensors="pt")).logits\n'
-            "print(model.config.id2label[logits.argmax(-1).item()])"
-        )
-    return head + (
-        "import torch\n" + image_lines + "from transformers import AutoImageProcessor, AutoModel, "
-        "AutoModelForPreTraining\n\n"
-        "processor = AutoImageProcessor.from_pretrained(model_id, trust_remote_code=True)\n"
-        'pixel_values = processor(image, return_tensors="pt").pixel_values\n\n'
-        "# MAE reconstruction (60% of the mask units hidden)\n"
-        "mae = AutoModelForPreTraining.from_pretrained(model_id, trust_remote_code=True)\n"
-        "with torch.no_grad():\n"
-        "    outputs = mae(pixel_values)\n"
-        "print(outputs.loss, outputs.logits.shape)  # (1, 196, 768): 16x16x3 pixels per patch\n\n"
-        "# Features (or fine-tune: AutoModelForImageClassification.from_pretrained(model_id, num_labels=...))\n"
-        "encoder = AutoModel.from_pretrained(model_id, trust_remote_code=True, add_pooling_layer=False)\n"
-        "with torch.no_grad():\n"
-        "    features = encoder(pixel_values).last_hidden_state.mean(1)\n"
-        "print(features.shape)"
-    )
+    """The card's code: `model_cards/usage/<image|video>_<task>.py` with the model id filled in."""
+    template = USAGE_DIR / f"{'video' if checkpoint.is_video else 'image'}_{checkpoint.task}.py"
+    return template.read_text().replace('"{repo_id}"', json.dumps(repo_id)).rstrip("\n")
 
 
 def render_card(checkpoint: Checkpoint, repo_id: str | None = None) -> ModelCard:
@@ -392,7 +290,8 @@ def render_card(checkpoint: Checkpoint, repo_id: str | None = None) -> ModelCard
         parameters = sum(p.numel() for p in checkpoint.model_class()(config).parameters())
     dataset = "kinetics-400" if checkpoint.is_video else "imagenet-1k"
     if checkpoint.pretraining:
-        pipeline_tag = "video-classification" if checkpoint.is_video else "image-feature-extraction"
+        # The Hub has no video feature-extraction task, and these checkpoints have no classifier: no tag for video.
+        pipeline_tag = None if checkpoint.is_video else "image-feature-extraction"
         description = (
             f"Masked-autoencoder (MAE) pre-trained Hiera on {'Kinetics-400' if checkpoint.is_video else 'ImageNet-1k'}"
             ", without fine-tuning: the encoder and the MAE decoder. Use it for pixel reconstruction, features, or "
@@ -463,12 +362,12 @@ def convert_checkpoint(
     cache_dir: str | os.PathLike | None = None,
     repo_id: str | None = None,
     overwrite: bool = False,
-    verify_against_official: bool = True,
 ) -> dict:
     """Convert one checkpoint into `output_dir/<name>` (weights, configs, code, card). Returns a summary row.
 
     Source: `checkpoint_path` (local .pth/.safetensors), else `hub_source` (Meta's original Hub format, repo id or
-    local folder), else Meta's download server. Nothing is written unless every check passes.
+    local folder), else Meta's download server. Nothing is written unless every check passes, and an existing
+    folder (`overwrite=True`) stays in place until the new one replaces it.
     """
     checkpoint = get_checkpoint(name)
     destination = Path(output_dir) / checkpoint.name
@@ -483,22 +382,13 @@ def convert_checkpoint(
         official_state = load_state_dict_file(download(checkpoint, cache))
 
     model = build_model(checkpoint, official_state)
-    difference = verify(checkpoint, model, official_state) if verify_against_official else float("nan")
+    difference = verify(checkpoint, model, official_state)
     processor_difference = verify_processor(checkpoint.is_video)
-
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{checkpoint.name}.", dir=destination.parent))
-    try:
+    with atomic_folder(destination, overwrite=overwrite) as staging:
         model.save_pretrained(staging)
         processor = HieraVideoProcessor() if checkpoint.is_video else HieraImageProcessor()
         processor.save_pretrained(staging)
         render_card(checkpoint, repo_id).save(staging / "README.md")
-        if destination.exists():
-            shutil.rmtree(destination)
-        os.replace(staging, destination)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return {
         "checkpoint": checkpoint.name,
         "max_abs_diff": difference,
@@ -545,12 +435,13 @@ def push_to_hub(
 def summary_table(rows: list[dict]) -> str:
     lines = ["| checkpoint | max abs diff | processor diff | output |", "|---|---|---|---|"]
     for row in rows:
-        diff = "skipped" if math.isnan(row["max_abs_diff"]) else f"{row['max_abs_diff']:.2e}"
-        lines.append(f"| {row['checkpoint']} | {diff} | {row['processor_diff']:.2e} | {row['output']} |")
+        lines.append(
+            f"| {row['checkpoint']} | {row['max_abs_diff']:.2e} | {row['processor_diff']:.2e} | {row['output']} |"
+        )
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"checkpoint names, e.g. {next(iter(CHECKPOINTS))}")
     parser.add_argument("--all", action="store_true", help="convert all 20 checkpoints")
@@ -567,8 +458,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revision", help="branch to push to")
     parser.add_argument("--dry-run", action="store_true", help="write the folders, then print what would be uploaded")
     parser.add_argument("--write-cards", action="store_true", help="regenerate model_cards/*.md and exit")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def check_arguments(args: argparse.Namespace, names: list[str]) -> str | None:
+    """What is wrong with this combination of arguments (None if nothing): checked before any download."""
+    unknown = [name for name in names if name not in CHECKPOINTS]
+    if unknown:
+        return f"unknown checkpoint(s) {', '.join(unknown)}; valid names:\n  " + "\n  ".join(CHECKPOINTS)
+    if args.checkpoint_path and args.hub_source:
+        return "give --checkpoint-path or --hub-source, not both"
+    if (args.checkpoint_path or args.hub_source) and len(names) != 1:
+        return "--checkpoint-path and --hub-source take exactly one checkpoint name"
+    if args.checkpoint_path and not Path(args.checkpoint_path).is_file():
+        return f"--checkpoint-path {args.checkpoint_path!r} is not a file"
+    if args.push_to_hub and args.dry_run:
+        return "--dry-run lists what --push-to-hub would upload: give one of them"
+    if args.push_to_hub and not args.repo_id:
+        return "--push-to-hub needs --repo-id (ORG/NAME for one checkpoint, ORG for several)"
+    if (args.private or args.create_pr or args.revision) and not (args.push_to_hub or args.dry_run):
+        return "--private, --create-pr and --revision only apply with --push-to-hub"
+    if args.repo_id and len(names) > 1 and "/" in args.repo_id.strip("/"):
+        return f"--repo-id {args.repo_id!r} names one repository; give an organisation for {len(names)} checkpoints"
+    existing = [str(Path(args.output_dir) / name) for name in names if (Path(args.output_dir) / name).exists()]
+    if existing and not args.overwrite:
+        return f"{', '.join(existing)} exist(s); pass --overwrite to replace"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.list:
         print("\n".join(CHECKPOINTS))
         return 0
@@ -579,16 +499,15 @@ def main(argv: list[str] | None = None) -> int:
     names = list(CHECKPOINTS) if args.all else args.names
     if not names:
         parser.error("name a checkpoint, or pass --all / --list / --write-cards")
-    if (args.checkpoint_path or args.hub_source) and len(names) != 1:
-        parser.error("--checkpoint-path and --hub-source take exactly one checkpoint name")
+    problem = check_arguments(args, names)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
-        for name in names:
-            get_checkpoint(name)
         rows = []
         for name in tqdm(names, desc="checkpoints", disable=len(names) == 1):
-            repo_id = None
-            if args.repo_id:
-                repo_id = args.repo_id if len(names) == 1 else f"{args.repo_id.rstrip('/')}/{name}"
+            repo_id = args.repo_id if len(names) == 1 else f"{(args.repo_id or DEFAULT_HUB_ORG).rstrip('/')}/{name}"
+            repo_id = repo_id or f"{DEFAULT_HUB_ORG}/{name}"
             row = convert_checkpoint(
                 name,
                 args.output_dir,
@@ -600,12 +519,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             rows.append(row)
             if args.push_to_hub or args.dry_run:
-                if not repo_id and not args.dry_run:
-                    parser.error("--push-to-hub needs --repo-id")
-                repo_id = repo_id or f"{DEFAULT_HUB_ORG}/{name}"
                 files = push_to_hub(row["output"], repo_id, args.private, args.create_pr, args.revision, args.dry_run)
-                verb = "would upload" if args.dry_run else "uploaded"
-                print(f"{verb} to {repo_id}: {', '.join(files)}")
+                print(f"{'would upload' if args.dry_run else 'uploaded'} to {repo_id}: {', '.join(files)}")
     except ConversionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

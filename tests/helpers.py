@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hiera
 import torch
 
-from hiera_hf import HieraConfig, HieraForImageClassification, HieraForPreTraining, HieraForVideoClassification
-from hiera_hf.official import convert_official_state_dict
+from hiera_hf import HieraConfig, official
 
 
 def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -25,24 +23,17 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
-def official_model(name: str, pretraining: bool = False, **kwargs) -> torch.nn.Module:
-    """An official `hiera` model (classifier, or MAE with `pretraining=True`) with random weights, in eval mode."""
-    builder = getattr(hiera, f"mae_{name}" if pretraining else name)
-    torch.manual_seed(0)
-    return randomize_(builder(pretrained=False, **kwargs)).eval()
-
-
-def converted_model(name: str, official: torch.nn.Module, pretraining: bool = False, **config_kwargs):
-    """Our model for preset `name` loaded strictly from `official`'s state dict through the official key map."""
+def official_model(name: str, pretraining: bool = False, seed: int = 0, **config_kwargs) -> torch.nn.Module:
+    """The official model (classifier, or MAE with `pretraining=True`) for preset `name`, random weights, eval mode."""
     config = HieraConfig.from_preset(name, for_pretraining=pretraining, **config_kwargs)
-    if pretraining:
-        model_class = HieraForPreTraining
-    else:
-        model_class = HieraForVideoClassification if config.is_video else HieraForImageClassification
-        config.num_labels = official.head.projection.out_features
-    model = model_class(config)
-    model.load_state_dict(convert_official_state_dict(official.state_dict(), config), strict=True)
-    return model.eval()
+    torch.manual_seed(seed)
+    return randomize_(official.official_model(config, pretraining), seed).eval()
+
+
+def converted_model(name: str, official_hiera: torch.nn.Module, pretraining: bool = False, **config_kwargs):
+    """Our model for preset `name` loaded strictly from `official_hiera`'s state dict through the official key map."""
+    config = HieraConfig.from_preset(name, for_pretraining=pretraining, **config_kwargs)
+    return official.from_official(official_hiera, config)
 
 
 def official_input(name: str, batch_size: int = 2, seed: int = 0) -> torch.Tensor:
@@ -50,11 +41,6 @@ def official_input(name: str, batch_size: int = 2, seed: int = 0) -> torch.Tenso
     generator = torch.Generator().manual_seed(seed)
     size = HieraConfig.from_preset(name).input_size
     return torch.randn(batch_size, 3, *size, generator=generator)
-
-
-def to_ours(pixel_values: torch.Tensor) -> torch.Tensor:
-    """Official video layout (B, C, T, H, W) -> ours (B, T, C, H, W); images unchanged."""
-    return pixel_values.transpose(1, 2) if pixel_values.ndim == 5 else pixel_values
 
 
 def write_video(path, frames, fps: int = 30) -> None:

@@ -8,13 +8,13 @@ tests/test_parity.py's job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 from unittest import mock
 
-import hiera
 import numpy as np
 import pytest
 import torch
@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from conversion import convert_hiera_to_hf as conversion  # noqa: E402
 from conversion.convert_hiera_to_hf import CHECKPOINTS, ConversionError, convert_checkpoint  # noqa: E402
 from hiera_hf import HieraBackbone, HieraForPreTraining, HieraModel  # noqa: E402
+from hiera_hf.official import official_model  # noqa: E402
 
 FULL = [
     name
@@ -39,15 +40,15 @@ assert len(CHECKPOINTS) == 20 and len(FULL) == 10
 
 
 def official_for(name: str, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
+    """The official model of checkpoint `name` (its class count too), random weights."""
     checkpoint = CHECKPOINTS[name]
-    builder = getattr(hiera, ("mae_" if checkpoint.pretraining else "") + checkpoint.architecture)
     torch.manual_seed(seed)
     if device == "meta":
         from accelerate import init_empty_weights
 
         with init_empty_weights():  # parameters on meta; the official init's linspace(...).item() stays on CPU
-            return builder(pretrained=False)
-    return randomize_(builder(pretrained=False), seed).eval()
+            return official_model(checkpoint.config(), checkpoint.pretraining)
+    return randomize_(official_model(checkpoint.config(), checkpoint.pretraining), seed).eval()
 
 
 def save_official(name: str, directory: Path, hub_format: bool = False) -> Path:
@@ -158,7 +159,13 @@ def test_cards_state_license_and_metadata():
         if not checkpoint.pretraining:
             assert card.data.base_model.endswith(name.replace("_ft_in1k", "").replace("_ft_k400", ""))
             assert f"{conversion.PAPER_TOP1[checkpoint.architecture]}%" in card.text
-        assert card.data.pipeline_tag in {"image-classification", "video-classification", "image-feature-extraction"}
+        expected_tag = {
+            (False, False): "image-classification",
+            (True, False): "video-classification",
+            (False, True): "image-feature-extraction",
+            (True, True): None,  # video MAE: no classifier head, and the Hub has no video feature-extraction task
+        }[checkpoint.is_video, checkpoint.pretraining]
+        assert card.data.pipeline_tag == expected_tag, name
 
 
 # ---- bad inputs: nothing is written ---------------------------------------------------------------------------
@@ -234,7 +241,35 @@ def test_unknown_name_lists_valid_ones(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 1 and "hiera_tiny_224.mae_in1k_ft_in1k" in result.stderr
+    assert result.returncode == 2 and "hiera_tiny_224.mae_in1k_ft_in1k" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["hiera_tiny_224.mae_in1k", "--push-to-hub"], "--push-to-hub needs --repo-id"),
+        (["hiera_tiny_224.mae_in1k", "hiera_base_224.mae_in1k", "--checkpoint-path", "x.pth"], "exactly one"),
+        (["hiera_tiny_224.mae_in1k", "--checkpoint-path", "x.pth", "--hub-source", "y"], "not both"),
+        (["hiera_tiny_224.mae_in1k", "--checkpoint-path", "missing.pth"], "is not a file"),
+        (["hiera_tiny_224.mae_in1k", "--private"], "only apply with --push-to-hub"),
+        (["hiera_tiny_224.mae_in1k", "--push-to-hub", "--dry-run", "--repo-id", "me/x"], "give one of them"),
+        (["--all", "--push-to-hub", "--repo-id", "me/one-repo"], "names one repository"),
+        (["hiera_tiny_224.mae_in1k", "hiera_tiny_224.nope"], "unknown checkpoint"),
+    ],
+)
+def test_argument_combinations_are_checked_before_any_work(argv, message, tmp_path, capsys):
+    with mock.patch.object(conversion, "convert_checkpoint") as convert:
+        assert conversion.main([*argv, "--output-dir", str(tmp_path)]) == 2
+    convert.assert_not_called()
+    assert message in capsys.readouterr().err
+
+
+def test_existing_output_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "hiera_tiny_224.mae_in1k").mkdir()
+    with mock.patch.object(conversion, "convert_checkpoint") as convert:
+        assert conversion.main(["hiera_tiny_224.mae_in1k", "--output-dir", str(tmp_path)]) == 2
+    convert.assert_not_called()
+    assert "--overwrite" in capsys.readouterr().err
 
 
 def test_failed_verification_writes_nothing(tmp_path):
@@ -248,6 +283,67 @@ def test_failed_verification_writes_nothing(tmp_path):
         with pytest.raises(OSError, match="disk full"):
             convert_checkpoint("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=source)
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_failed_overwrite_keeps_the_previous_folder(tmp_path):
+    """A second conversion with --overwrite that fails at any point leaves the first output as it was."""
+    source = save_official("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path)
+    name = "hiera_tiny_224.mae_in1k_ft_in1k"
+    first = Path(convert_checkpoint(name, tmp_path / "out", checkpoint_path=source)["output"])
+    before = {path.name: path.read_bytes() for path in first.iterdir()}
+
+    def unchanged() -> bool:
+        return {path.name: path.read_bytes() for path in first.iterdir()} == before and [
+            p.name for p in (tmp_path / "out").iterdir()
+        ] == [name]
+
+    with mock.patch.object(conversion.HieraImageProcessor, "save_pretrained", side_effect=OSError("disk full")):
+        with pytest.raises(OSError, match="disk full"):
+            convert_checkpoint(name, tmp_path / "out", checkpoint_path=source, overwrite=True)
+    assert unchanged()
+    import hiera_hf.atomic as atomic
+
+    with mock.patch.object(atomic, "replace_folder", side_effect=OSError("killed")):
+        with pytest.raises(OSError, match="killed"):
+            convert_checkpoint(name, tmp_path / "out", checkpoint_path=source, overwrite=True)
+    assert unchanged()
+    # and a successful overwrite replaces it
+    row = convert_checkpoint(name, tmp_path / "out", checkpoint_path=source, overwrite=True)
+    assert Path(row["output"]) == first and (first / "model.safetensors").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [name]
+
+
+@pytest.mark.parametrize("one_step_exchange", [True, False])
+def test_replace_folder_never_loses_the_old_folder(tmp_path, one_step_exchange):
+    import hiera_hf.atomic as atomic
+
+    def folder(name: str, content: str) -> Path:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "file.txt").write_text(content)
+        return tmp_path / name
+
+    destination, staging = folder("model", "old"), folder("staging", "new")
+    real_replace, calls = os.replace, []
+
+    def replace_failing_on_the_move_in(source, target):
+        calls.append(source)
+        if Path(source) == staging:  # the kill between moving the old folder aside and moving the new one in
+            raise OSError("killed")
+        return real_replace(source, target)
+
+    no_exchange = mock.patch.object(atomic, "_exchange", return_value=False)
+    with (
+        contextlib.nullcontext() if one_step_exchange else no_exchange,
+        mock.patch.object(atomic.os, "replace", replace_failing_on_the_move_in),
+    ):
+        if one_step_exchange:  # the swap is one system call: there is no moment without the old folder
+            atomic.replace_folder(staging, destination)
+            assert (destination / "file.txt").read_text() == "new" and not calls
+        else:
+            with pytest.raises(OSError, match="killed"):
+                atomic.replace_folder(staging, destination)
+            assert (destination / "file.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model"] + ([] if one_step_exchange else ["staging"]))
 
 
 # ---- Hub upload -----------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def demo_image() -> Image.Image:
 
 
 def main(argv: list[str] | None = None) -> None:
-    image_presets = [name for name in PRESETS if "x" not in name.split("_")[-1]]
+    image_presets = [name for name in PRESETS if not HieraConfig.from_preset(name).is_video]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="hiera_tiny_224", choices=image_presets)
     parser.add_argument("--model", help="a saved HieraForImageClassification folder (instead of --preset)")

@@ -189,12 +189,10 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
         """
         if name not in PRESETS:
             raise ValueError(f"Unknown Hiera preset {name!r}. Valid presets: {', '.join(PRESETS)}.")
-        preset = dict(PRESETS[name])
+        mae = {}
         if for_pretraining:
-            preset["num_query_pool"] = 2
-            preset["mask_ratio"] = 0.9 if "num_frames" in preset else 0.6
-        preset.update(kwargs)
-        return cls(**preset)
+            mae = {"num_query_pool": 2, "mask_ratio": 0.9 if cls(**PRESETS[name]).is_video else 0.6}
+        return cls(**{**PRESETS[name], **mae, **kwargs})
 
 
 # ---- remote code ---------------------------------------------------------------------------------------------------

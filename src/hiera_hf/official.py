@@ -1,7 +1,11 @@
 # Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
-"""The official checkpoints' key names (`hiera-transformer`, facebookresearch/hiera) mapped to ours.
+"""Interop with the official implementation (`hiera-transformer`, facebookresearch/hiera), in one place.
 
-One place for the mapping: the conversion script and the parity tests both use `convert_official_state_dict`.
+- the official checkpoints' key names mapped to ours (`convert_official_state_dict`);
+- our config as the official constructor's arguments, and the official model built from it (`official_model`);
+- our model from an official one (`from_official`), and the two compared on the same input (`paired_outputs`).
+
+The conversion script, the parity tests and the benchmark all go through these.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import re
 import torch
 
 from .configuration_hiera import HieraConfig
+from .modeling_hiera import hiera_class_for
 
 # Keys of one official layer (`blocks.i.*`, `decoder_blocks.i.*`) -> ours, relative to the layer.
 _LAYER_RENAMES = {"norm1": "layernorm_before", "norm2": "layernorm_after"}
@@ -78,3 +83,117 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor], config: Hie
     if clashes:
         raise ValueError(f"Conflicting keys: {clashes}")
     return converted
+
+
+# ---- the official model for one of our configs, and comparing outputs -------------------------------------------
+
+
+def official_kwargs(config: HieraConfig, pretraining: bool = False) -> dict:
+    """Our config -> the arguments of the official constructor (`hiera.Hiera`, or `hiera.MaskedAutoencoderHiera`)."""
+    heads = list(config.num_heads)
+    head_mul = heads[1] / heads[0] if len(heads) > 1 else 2.0
+    if any(heads[0] * head_mul**i != h for i, h in enumerate(heads)):
+        raise ValueError(f"num_heads {tuple(heads)} is not geometric: the official Hiera cannot express it.")
+    kwargs = dict(
+        input_size=tuple(config.input_size),
+        in_chans=config.num_channels,
+        embed_dim=config.embed_dim,
+        num_heads=heads[0],
+        stages=tuple(config.depths),
+        q_pool=config.num_query_pool,
+        q_stride=tuple(config.query_stride),
+        mask_unit_size=tuple(config.masked_unit_size),
+        mask_unit_attn=tuple(config.masked_unit_attention),
+        dim_mul=config.embed_dim_multiplier,
+        head_mul=head_mul,
+        patch_kernel=tuple(config.patch_size),
+        patch_stride=tuple(config.patch_stride),
+        patch_padding=tuple(config.patch_padding),
+        mlp_ratio=config.mlp_ratio,
+        drop_path_rate=config.drop_path_rate,
+        sep_pos_embed=config.separate_position_embeddings,
+    )
+    if pretraining:
+        kwargs.update(
+            decoder_embed_dim=config.decoder_hidden_size,
+            decoder_depth=config.decoder_depth,
+            decoder_num_heads=config.decoder_num_heads,
+        )
+    else:
+        kwargs.update(num_classes=config.num_labels, head_dropout=config.head_dropout)
+    return kwargs
+
+
+def official_model(config: HieraConfig, pretraining: bool = False, state_dict: dict | None = None) -> torch.nn.Module:
+    """The official model (`pip install hiera-transformer`) with `config`'s architecture, in eval mode.
+
+    Its own random init, or `state_dict` (official key names) loaded strictly.
+    """
+    import hiera
+
+    model_class = hiera.MaskedAutoencoderHiera if pretraining else hiera.Hiera
+    model = model_class(**official_kwargs(config, pretraining))
+    if state_dict is not None:
+        model.load_state_dict(state_dict, strict=True)
+    return model.eval()
+
+
+def from_official(official: torch.nn.Module, config: HieraConfig, **kwargs) -> torch.nn.Module:
+    """Our model (classifier, or MAE for the official MAE class) with `official`'s weights, in eval mode.
+
+    `kwargs` go to the constructor (e.g. `attn_implementation`). Keys are mapped by `convert_official_state_dict` and
+    loaded strictly: every official weight used, every one of ours filled.
+    """
+    pretraining = not hasattr(official, "head")  # the official MAE model deletes its head
+    config = HieraConfig.from_dict(config.to_dict())  # a copy
+    if not pretraining:
+        config.num_labels = official.head.projection.out_features
+    state_dict = convert_official_state_dict(official.state_dict(), config)
+    model_class = hiera_class_for(config, "pretraining" if pretraining else "classification")
+    model = model_class._from_config(config, **kwargs)
+    model.load_state_dict(state_dict, strict=True)
+    return model.eval()
+
+
+def official_layout_to_ours(pixel_values: torch.Tensor) -> torch.Tensor:
+    """Official pixels `(B, C, H, W)` / `(B, C, T, H, W)` -> ours `(B, C, H, W)` / `(B, T, C, H, W)`."""
+    return pixel_values.transpose(1, 2) if pixel_values.ndim == 5 else pixel_values
+
+
+@torch.no_grad()
+def paired_outputs(model, official, pixel_values: torch.Tensor, noise: torch.Tensor | None = None) -> dict:
+    """The same quantities from our `model` and the `official` one on `pixel_values` (official layout).
+
+    Returns `{name: (ours, official)}`. Classifiers: `logits` (official: its head applies a softmax in eval mode,
+    so it runs in train mode here), `pooled` features and each stage's output in spatial order (`stage1`, ...).
+    MAE (`noise` fixes the mask of both): `loss` and `masked_predictions`.
+    """
+    ours_pixels = official_layout_to_ours(pixel_values)
+    if not hasattr(official, "head"):
+        outputs = model(ours_pixels, noise=noise)
+        keep = model.hiera.random_masking(pixel_values.shape[0], pixel_values.device, noise)[0]
+        loss, predictions, _, _ = official(pixel_values, mask=keep)
+        return {
+            "loss": (outputs.loss, loss),
+            "masked_predictions": (outputs.logits[~outputs.bool_masked_pos], predictions),
+        }
+    head_was_training = official.head.training
+    official.head.train()
+    try:
+        official_logits, stages = official(pixel_values, return_intermediates=True)
+    finally:
+        official.head.train(head_was_training)
+    outputs = model.hiera(ours_pixels, output_hidden_states=True)
+    pairs = {
+        "logits": (model.classifier(outputs.pooler_output), official_logits),
+        "pooled": (outputs.pooler_output, official.norm(stages[-1].flatten(1, -2).mean(dim=1))),
+    }
+    for index, (ours_stage, official_stage) in enumerate(zip(outputs.reshaped_hidden_states[1:], stages)):
+        pairs[f"stage{index + 1}"] = (ours_stage, official_stage)
+    return pairs
+
+
+def max_difference(model, official, pixel_values: torch.Tensor, noise: torch.Tensor | None = None) -> float:
+    """The largest absolute difference over `paired_outputs`."""
+    pairs = paired_outputs(model, official, pixel_values, noise)
+    return max(float((ours - theirs).abs().max()) for ours, theirs in pairs.values())
