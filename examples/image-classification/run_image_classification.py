@@ -12,25 +12,31 @@ checkpoint, or the output of `examples/pretraining/run_mae.py`). Training transf
 horizontal flip, optionally RandAugment, mixup/cutmix and label smoothing (`--label_smoothing_factor`), as in the
 paper's fine-tuning recipe; `--layer_decay` enables layer-wise learning-rate decay. Evaluation uses the image
 processor (the official evaluation transform). Top-1/top-5 accuracy is computed locally (no `evaluate` download).
+Mixup/CutMix mix every training batch (in the training step) and no evaluation batch; the per-image augmentation
+is seeded per (seed, epoch, image), so a resumed run sees the same augmented images as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import torch
 from torchvision import transforms
 from torchvision.transforms import v2
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForImageClassification
-from hiera_hf.training import (
-    layerwise_lr_groups,
+from hiera_hf.training import load_model, processor_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
+from hiera_examples import (  # noqa: E402
+    HieraTrainer,
+    SeededDataset,
+    collate,
     load_image_splits,
-    load_model,
     parse_arguments,
-    processor_for,
     soft_target_cross_entropy,
     top_k_accuracy,
     train_and_evaluate,
@@ -67,23 +73,6 @@ class DataArguments:
     rand_augment: bool = field(default=False, metadata={"help": "RandAugment (9, 0.5) on training images."})
     mixup: float = field(default=0.0, metadata={"help": "Mixup alpha (the paper uses 0.8); 0 disables."})
     cutmix: float = field(default=0.0, metadata={"help": "CutMix alpha (the paper uses 1.0); 0 disables."})
-
-
-class HieraTrainer(Trainer):
-    """`Trainer` with optional layer-wise learning-rate decay."""
-
-    def __init__(self, *args, layer_decay: float | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.layer_decay = layer_decay
-
-    def create_optimizer(self, model=None):
-        if self.layer_decay is None or self.optimizer is not None:
-            return super().create_optimizer(model) if model is not None else super().create_optimizer()
-        groups = layerwise_lr_groups(self.model, self.args.learning_rate, self.args.weight_decay, self.layer_decay)
-        self.optimizer = torch.optim.AdamW(
-            groups, betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon
-        )
-        return self.optimizer
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -125,47 +114,39 @@ def main(argv: list[str] | None = None) -> dict:
     train_transform = transforms.Compose(train_transform)
     image_column, label_column = data_args.image_column_name, data_args.label_column_name
 
-    def train_batch(batch):
-        batch["pixel_values"] = [train_transform(image.convert("RGB")) for image in batch[image_column]]
-        return batch
+    def train_example(example, rng):
+        pixel_values = train_transform(example[image_column].convert("RGB"))
+        return {"pixel_values": pixel_values, "labels": example[label_column]}
 
-    def eval_batch(batch):
-        batch["pixel_values"] = list(processor(batch[image_column], return_tensors="pt").pixel_values)
-        return batch
+    def eval_example(example, rng):
+        pixel_values = processor(example[image_column], return_tensors="pt").pixel_values[0]
+        return {"pixel_values": pixel_values, "labels": example[label_column]}
 
     train_set, eval_set = splits["train"], splits["validation"]
     if data_args.max_train_samples:
         train_set = train_set.shuffle(seed=training_args.seed).select(range(data_args.max_train_samples))
     if data_args.max_eval_samples:
         eval_set = eval_set.shuffle(seed=training_args.seed).select(range(data_args.max_eval_samples))
-    train_set.set_transform(train_batch)
-    eval_set.set_transform(eval_batch)
 
     mixing = []
     if data_args.mixup > 0:
         mixing.append(v2.MixUp(alpha=data_args.mixup, num_classes=len(labels)))
     if data_args.cutmix > 0:
         mixing.append(v2.CutMix(alpha=data_args.cutmix, num_classes=len(labels)))
-    mix = v2.RandomChoice(mixing) if mixing else None
-
-    def collate(examples):
-        pixel_values = torch.stack([e["pixel_values"] for e in examples])
-        targets = torch.tensor([e[label_column] for e in examples])
-        if mix is not None and model.training:
-            pixel_values, targets = mix(pixel_values, targets)  # soft targets (batch, num_labels)
-        return {"pixel_values": pixel_values, "labels": targets}
+    mix = v2.RandomChoice(mixing) if mixing else None  # applied to training batches only (HieraTrainer)
 
     training_args.remove_unused_columns = False
     trainer = HieraTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_set if training_args.do_train else None,
-        eval_dataset=eval_set if training_args.do_eval else None,
+        train_dataset=SeededDataset(train_set, train_example, training_args.seed) if training_args.do_train else None,
+        eval_dataset=SeededDataset(eval_set, eval_example) if training_args.do_eval else None,
         data_collator=collate,
         processing_class=processor,
         compute_metrics=top_k_accuracy,
         compute_loss_func=soft_target_cross_entropy if mix is not None else None,
         layer_decay=model_args.layer_decay,
+        batch_augmentation=mix,
     )
 
     metrics = train_and_evaluate(trainer, training_args)

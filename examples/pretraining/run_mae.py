@@ -14,21 +14,26 @@ ignored. The saved folder loads into the fine-tuning scripts as `--model_name_or
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torchvision import transforms
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForPreTraining
-from hiera_hf.training import (
-    VideoClipDataset,
+from hiera_hf.training import load_model, processor_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
+from hiera_examples import (  # noqa: E402
+    HieraTrainer,
+    SeededDataset,
     collate,
     load_image_splits,
-    load_model,
     parse_arguments,
-    processor_for,
     scan_video_folder,
     train_and_evaluate,
+    video_clip_dataset,
 )
 
 logger = logging.getLogger(__name__)
@@ -71,10 +76,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     if data_args.modality == "video":
         processor.frame_sampling_rate = data_args.frame_sampling_rate
-        train_set = VideoClipDataset(scan_video_folder(data_args.train_dir)[0], processor, None, train=True)
+        train_samples = scan_video_folder(data_args.train_dir)[0]
+        train_set = video_clip_dataset(train_samples, processor, None, train=True, seed=training_args.seed)
         eval_set = None
         if data_args.validation_dir:
-            eval_set = VideoClipDataset(scan_video_folder(data_args.validation_dir)[0], processor, None, train=False)
+            eval_samples = scan_video_folder(data_args.validation_dir)[0]
+            eval_set = video_clip_dataset(eval_samples, processor, None, train=False)
     else:
         splits = load_image_splits(
             data_args.dataset_name,
@@ -97,21 +104,21 @@ def main(argv: list[str] | None = None) -> dict:
         )
         column = data_args.image_column_name
 
-        def train_batch(batch):
-            return {"pixel_values": [augment(image.convert("RGB")) for image in batch[column]]}
+        def train_example(example, rng):
+            return {"pixel_values": augment(example[column].convert("RGB"))}
 
-        def eval_batch(batch):
-            return {"pixel_values": list(processor(batch[column], return_tensors="pt").pixel_values)}
+        def eval_example(example, rng):
+            return {"pixel_values": processor(example[column], return_tensors="pt").pixel_values[0]}
 
         train_set, eval_set = splits["train"], splits["validation"]
         if data_args.max_train_samples:
             train_set = train_set.select(range(min(data_args.max_train_samples, len(train_set))))
-        train_set.set_transform(train_batch)
-        eval_set.set_transform(eval_batch)
+        train_set = SeededDataset(train_set, train_example, training_args.seed)
+        eval_set = SeededDataset(eval_set, eval_example)
 
     training_args.remove_unused_columns = False
     training_args.label_names = []  # the model computes its own loss
-    trainer = Trainer(
+    trainer = HieraTrainer(
         model=model,
         args=training_args,
         train_dataset=train_set,

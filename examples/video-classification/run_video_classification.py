@@ -15,22 +15,27 @@ averages the logits of `--eval_num_clips` windows spread uniformly over each vid
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForVideoClassification
-from hiera_hf.training import (
-    VideoClipDataset,
+from hiera_hf.training import load_model, processor_for
+from hiera_hf.video_processing_hiera import read_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
+from hiera_examples import (  # noqa: E402
+    HieraTrainer,
     collate,
-    load_model,
     parse_arguments,
-    processor_for,
     scan_video_folder,
     top_k_accuracy,
     train_and_evaluate,
+    video_clip_dataset,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,20 +59,23 @@ class DataArguments:
     eval_num_clips: int = 3
 
 
-def multi_clip_accuracy(model, processor, samples, label2id, num_clips: int, batch_size: int) -> dict:
-    """Top-1/top-5 with logits averaged over `num_clips` uniformly spaced windows per video."""
-    from hiera_hf.video_processing_hiera import read_video
-
+def multi_clip_logits(model, processor, samples, num_clips: int, batch_size: int) -> np.ndarray:
+    """`(videos, num_labels)` logits averaged over `num_clips` uniformly spaced windows of each video."""
     model.eval()
-    all_logits, labels = [], []
-    for path, name in samples:
+    all_logits = []
+    for path, _ in samples:
         views = processor(read_video(path), num_clips=num_clips, return_tensors="pt").pixel_values
         views = views.to(model.device, model.dtype)
         with torch.no_grad():
             logits = torch.cat([model(views[i : i + batch_size]).logits for i in range(0, len(views), batch_size)])
         all_logits.append(logits.float().mean(0).cpu().numpy())
-        labels.append(label2id[name])
-    metrics = top_k_accuracy((np.stack(all_logits), np.array(labels)))
+    return np.stack(all_logits)
+
+
+def multi_clip_accuracy(model, processor, samples, label2id, num_clips: int, batch_size: int) -> dict:
+    """Top-1/top-5 of the multi-clip logits (`multi_clip_logits`)."""
+    logits = multi_clip_logits(model, processor, samples, num_clips, batch_size)
+    metrics = top_k_accuracy((logits, np.array([label2id[name] for _, name in samples])))
     return {f"eval_{num_clips}clip_{k}": v for k, v in metrics.items()}
 
 
@@ -94,11 +102,11 @@ def main(argv: list[str] | None = None) -> dict:
     processor.frame_sampling_rate = data_args.frame_sampling_rate
 
     training_args.remove_unused_columns = False
-    trainer = Trainer(
+    trainer = HieraTrainer(
         model=model,
         args=training_args,
-        train_dataset=VideoClipDataset(train_samples, processor, label2id, train=True, seed=training_args.seed),
-        eval_dataset=VideoClipDataset(eval_samples, processor, label2id, train=False) if eval_samples else None,
+        train_dataset=video_clip_dataset(train_samples, processor, label2id, train=True, seed=training_args.seed),
+        eval_dataset=video_clip_dataset(eval_samples, processor, label2id, train=False) if eval_samples else None,
         data_collator=collate,
         processing_class=processor,
         compute_metrics=top_k_accuracy,

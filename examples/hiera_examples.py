@@ -1,0 +1,269 @@
+# Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
+"""What the example scripts share: argument parsing, the Trainer, datasets and augmentation, metrics.
+
+Example plumbing, not part of the installed `hiera_hf` package (which keeps what a model user imports). The scripts
+in the sub-folders put this folder on `sys.path` and import from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import HfArgumentParser, Trainer, TrainerCallback
+
+from hiera_hf.training import layerwise_lr_groups
+from hiera_hf.video_processing_hiera import clip_indices, read_video
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+
+
+# ---- arguments ---------------------------------------------------------------------------------------------------
+
+
+def cpu_processes_without_accelerator() -> bool:
+    """Launched as several processes (torchrun / accelerate launch) on a machine without an accelerator."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available()
+
+
+def parse_arguments(dataclass_types, argv: list[str] | None = None):
+    """`HfArgumentParser` over `dataclass_types`: command-line flags, or a single `.json` file of them.
+
+    Several processes on CPUs only get `use_cpu=True`: without it `Trainer` neither forms a data-parallel group nor
+    wraps the model, and every process trains its own copy on its own share of the data.
+    """
+    parser = HfArgumentParser(dataclass_types)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    values = json.loads(Path(argv[0]).read_text()) if len(argv) == 1 and argv[0].endswith(".json") else None
+    if cpu_processes_without_accelerator():
+        if values is not None:
+            values.setdefault("use_cpu", True)
+        elif not any(arg.split("=")[0] == "--use_cpu" for arg in argv):
+            argv += ["--use_cpu", "True"]
+    parsed = parser.parse_dict(values) if values is not None else parser.parse_args_into_dataclasses(argv)
+    training_args = next(a for a in parsed if hasattr(a, "parallel_mode"))
+    fsdp_requested = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" or bool(training_args.fsdp)
+    if fsdp_requested and not torch.accelerator.is_available():
+        raise ValueError(
+            "FSDP needs an accelerator: on CPUs Accelerate and Trainer run it as plain DDP (replicated parameters). "
+            "Launch with examples/accelerate_configs/multi_cpu.yaml for data parallelism on CPUs."
+        )
+    return parsed
+
+
+# ---- Trainer -----------------------------------------------------------------------------------------------------
+
+
+class HieraTrainer(Trainer):
+    """`Trainer` with optional layer-wise learning-rate decay and batch augmentation of training steps.
+
+    `batch_augmentation(pixel_values, labels) -> (pixel_values, labels)` (mixup/cutmix) runs in `training_step`, so
+    it touches every training batch and no evaluation batch, whatever the DataLoader workers or `model.training`.
+    """
+
+    def __init__(self, *args, layer_decay: float | None = None, batch_augmentation=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.layer_decay = layer_decay
+        self.batch_augmentation = batch_augmentation
+        self.add_callback(EpochToDatasets())
+
+    def create_optimizer(self, model=None):
+        if self.layer_decay is None or self.optimizer is not None:
+            return super().create_optimizer(model) if model is not None else super().create_optimizer()
+        groups = layerwise_lr_groups(self.model, self.args.learning_rate, self.args.weight_decay, self.layer_decay)
+        self.optimizer = torch.optim.AdamW(
+            groups, betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon
+        )
+        return self.optimizer
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if self.batch_augmentation is not None:
+            inputs = dict(inputs)
+            inputs["pixel_values"], inputs["labels"] = self.batch_augmentation(
+                inputs["pixel_values"], inputs["labels"]
+            )
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+class EpochToDatasets(TrainerCallback):
+    """Tell the training dataset the epoch before its workers start (accelerate skips this under DDP)."""
+
+    def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        dataset = getattr(train_dataloader, "dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(int(state.epoch or 0))
+
+
+def train_and_evaluate(trainer, training_args, extra_eval_metrics=None) -> dict:
+    """Train (resuming if asked), save model, processor, metrics and state; evaluate. Returns all metrics.
+
+    `extra_eval_metrics()`, if given, adds metrics to the evaluation (computed on the main process only).
+    """
+    metrics = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+        metrics.update(result.metrics)
+    if training_args.do_eval and trainer.eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        if extra_eval_metrics is not None and trainer.is_world_process_zero():
+            eval_metrics.update(extra_eval_metrics())
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    return metrics
+
+
+def top_k_accuracy(eval_pred, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+    """`Trainer` `compute_metrics`: top-1 and top-5 accuracy, computed locally (no `evaluate` download)."""
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    order = np.argsort(-logits, axis=-1)
+    metrics = {}
+    for k in ks:
+        if k <= logits.shape[-1]:
+            metrics[f"top{k}_accuracy"] = float((order[:, :k] == labels[:, None]).any(axis=1).mean())
+    return metrics
+
+
+def soft_target_cross_entropy(outputs, labels, num_items_in_batch=None) -> torch.Tensor:
+    """`Trainer` `compute_loss_func` for mixup/cutmix: labels are class probabilities `(batch, num_labels)`."""
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
+    if labels.ndim == 1:
+        return torch.nn.functional.cross_entropy(logits, labels)
+    return torch.sum(-labels * torch.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+
+
+# ---- data --------------------------------------------------------------------------------------------------------
+
+
+class SeededDataset(torch.utils.data.Dataset):
+    """`transform(dataset[i], rng)` where all randomness comes from `(seed, epoch, i)`.
+
+    The same sample gets the same augmentation in any DataLoader worker and on any rank, and a run resumed from a
+    checkpoint augments exactly as the uninterrupted run: Trainer restores the global RNG for the training step,
+    but loaders fetch a batch ahead of it, so augmentation drawn from the global RNG would shift by a batch.
+    torchvision's transforms draw from torch's global RNG, which is forked and seeded around each sample.
+    """
+
+    def __init__(self, dataset, transform, seed: int = 0):
+        self.dataset, self.transform, self.seed, self.epoch = dataset, transform, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(2**62)))
+            return self.transform(self.dataset[index], rng)
+
+
+def collate(examples: list[dict]) -> dict:
+    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples])}
+    if "labels" in examples[0]:
+        batch["labels"] = torch.tensor([e["labels"] for e in examples])
+    return batch
+
+
+def load_image_splits(
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    train_dir: str | None = None,
+    validation_dir: str | None = None,
+    train_val_split: float = 0.15,
+    image_column: str = "image",
+    label_column: str | None = "label",
+    seed: int = 0,
+):
+    """A `DatasetDict` with "train" and "validation": a `datasets` dataset (name or local path) or image folders.
+
+    Checked before any training starts: the folders exist, the image and label columns exist.
+    """
+    from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+    if dataset_name is None and train_dir is None:
+        raise ValueError("Give --dataset_name (a datasets id or local path) or --train_dir (an image folder).")
+    for name, folder in (("train_dir", train_dir), ("validation_dir", validation_dir)):
+        if folder is not None and not os.path.isdir(folder):
+            raise ValueError(f"--{name} {folder!r} is not a directory.")
+    if dataset_name is not None and os.path.isdir(dataset_name) and _saved_to_disk(dataset_name):
+        splits = load_from_disk(dataset_name)
+        if isinstance(splits, Dataset):
+            splits = DatasetDict(train=splits)
+    elif dataset_name is not None:
+        splits = load_dataset(dataset_name, dataset_config_name)
+    else:
+        files = {"train": os.path.join(train_dir, "**")}
+        if validation_dir is not None:
+            files["validation"] = os.path.join(validation_dir, "**")
+        splits = load_dataset("imagefolder", data_files=files)
+    if "validation" not in splits:
+        split = splits["train"].train_test_split(train_val_split, seed=seed)
+        splits = DatasetDict(train=split["train"], validation=split["test"])
+    columns = splits["train"].column_names
+    for role, column in (("image", image_column), ("label", label_column)):
+        if column is not None and column not in columns:
+            raise ValueError(
+                f"The dataset has no {role} column {column!r} (columns: {columns}); pass --{role}_column_name."
+            )
+    return splits
+
+
+def _saved_to_disk(folder: str) -> bool:
+    """A folder written by `Dataset.save_to_disk` / `DatasetDict.save_to_disk` (read with `load_from_disk`)."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in ("state.json", "dataset_dict.json"))
+
+
+def scan_video_folder(directory: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """`(path, class name)` for every readable video under `directory/<class>/`; unreadable files are skipped
+    with a warning (so one broken download does not stop a run). Returns the samples and the sorted classes."""
+    if directory is None or not os.path.isdir(directory):
+        raise ValueError(f"Video folder {directory!r} is not a directory (expected <folder>/<class>/<video>).")
+    classes = sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d)))
+    samples = []
+    for name in classes:
+        for file in sorted(os.listdir(os.path.join(directory, name))):
+            path = os.path.join(directory, name, file)
+            if not file.lower().endswith(VIDEO_EXTENSIONS):
+                continue
+            try:
+                read_video(path)
+            except ValueError as error:
+                warnings.warn(f"Skipping unreadable video: {error}", stacklevel=2)
+                continue
+            samples.append((path, name))
+    if not samples:
+        raise ValueError(f"No readable videos ({', '.join(VIDEO_EXTENSIONS)}) under {directory!r}/<class>/.")
+    return samples, classes
+
+
+def video_clip_dataset(samples, processor, label2id: dict[str, int] | None, train: bool, seed: int = 0):
+    """Clips from `(path, class)` samples: a random window in training (drawn from `(seed, epoch, index)`), the
+    centered one for evaluation."""
+    num_frames, rate = processor.num_frames, processor.frame_sampling_rate
+
+    def clip(sample: tuple[str, str], rng: np.random.Generator) -> dict:
+        path, name = sample
+        frames = read_video(path)
+        if train:  # random temporal jitter: any window start
+            window = (num_frames - 1) * rate + 1
+            start = int(rng.integers(0, max(len(frames) - window, 0) + 1))
+            indices = np.minimum(start + rate * np.arange(num_frames), len(frames) - 1)
+        else:
+            indices = clip_indices(len(frames), num_frames, rate)
+        pixel_values = processor(frames[indices], do_sample_frames=False, return_tensors="pt").pixel_values[0]
+        return {"pixel_values": pixel_values} | ({"labels": label2id[name]} if label2id is not None else {})
+
+    return SeededDataset(samples, clip, seed)

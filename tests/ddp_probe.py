@@ -1,0 +1,60 @@
+"""Run an example script under `accelerate launch` and record what each rank did (for tests/test_examples.py).
+
+    accelerate launch ... tests/ddp_probe.py SCRIPT.py [script arguments]     (PROBE_DIR=folder for the records)
+
+Per rank it writes `rank<r>.json` (Trainer's parallel mode, the class of the model Trainer trained, the training
+examples the rank fetched per epoch) and `rank<r>.safetensors` (its final weights).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+import hiera_examples  # noqa: E402
+
+records = Path(os.environ["PROBE_DIR"])
+rank = int(os.environ.get("RANK", "0"))
+fetched = defaultdict(list)  # epoch -> training example indices this rank loaded
+
+original_getitem = hiera_examples.SeededDataset.__getitem__
+original_train = hiera_examples.HieraTrainer.train
+
+
+def recording_getitem(self, index):
+    if getattr(self.transform, "__name__", "") == "train_example":
+        fetched[self.epoch].append(int(index))
+    return original_getitem(self, index)
+
+
+def recording_train(self, *args, **kwargs):
+    result = original_train(self, *args, **kwargs)
+    records.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().contiguous() for name, tensor in self.model.state_dict().items()}
+    save_file(state, str(records / f"rank{rank}.safetensors"))
+    summary = {
+        "parallel_mode": str(self.args.parallel_mode),
+        "wrapped_model": type(self.model_wrapped).__name__,
+        "fetched": {str(epoch): indices for epoch, indices in fetched.items()},
+    }
+    (records / f"rank{rank}.json").write_text(json.dumps(summary))
+    return result
+
+
+hiera_examples.SeededDataset.__getitem__ = recording_getitem
+hiera_examples.HieraTrainer.train = recording_train
+
+script = Path(sys.argv[1])
+spec = importlib.util.spec_from_file_location(script.stem, script)
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+module.main(sys.argv[2:])
