@@ -503,20 +503,13 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    options = {key: getattr(args, key) for key in ("checkpoint_path", "hub_source", "cache_dir", "overwrite")}
     try:
         rows = []
         for name in tqdm(names, desc="checkpoints", disable=len(names) == 1):
             repo_id = args.repo_id if len(names) == 1 else f"{(args.repo_id or DEFAULT_HUB_ORG).rstrip('/')}/{name}"
             repo_id = repo_id or f"{DEFAULT_HUB_ORG}/{name}"
-            row = convert_checkpoint(
-                name,
-                args.output_dir,
-                checkpoint_path=args.checkpoint_path,
-                hub_source=args.hub_source,
-                cache_dir=args.cache_dir,
-                repo_id=repo_id,
-                overwrite=args.overwrite,
-            )
+            row = convert_checkpoint(name, args.output_dir, repo_id=repo_id, **options)
             rows.append(row)
             if args.push_to_hub or args.dry_run:
                 files = push_to_hub(row["output"], repo_id, args.private, args.create_pr, args.revision, args.dry_run)

@@ -10,24 +10,15 @@ Runs offline on a laptop CPU in a few minutes (the model is a 64x64, 1-1-2-1-lay
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 
+from hiera_examples import load_script
 from transformers import pipeline
 
 HERE = Path(__file__).resolve().parent
 SMALL_HIERA = {"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 2, 1], "image_size": [64, 64]}
-
-
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -40,8 +31,8 @@ def main(argv: list[str] | None = None) -> float:
 
     start = time.perf_counter()
     if not (data / "digits" / "validation").is_dir():
-        _load(HERE / "make_demo_data.py").write_digits(data)
-    run_image_classification = _load(HERE / "image-classification" / "run_image_classification.py")
+        load_script(HERE / "make_demo_data.py").write_digits(data)
+    run_image_classification = load_script(HERE / "image-classification" / "run_image_classification.py")
     model_dir = output / "hiera-digits"
     metrics = run_image_classification.main(
         [

@@ -7,10 +7,12 @@ in the sub-folders put this folder on `sys.path` and import from here.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,29 @@ from hiera_hf.video_processing_hiera import clip_indices, read_video
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
 
-# ---- arguments ---------------------------------------------------------------------------------------------------
+# ---- scripts and arguments ---------------------------------------------------------------------------------------
+
+
+def load_script(path: str | os.PathLike):
+    """Import an example script by path (its folder name has a dash, so it is no package) as a module."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class ModelArguments:
+    """The model options every script has; scripts subclass it for their own."""
+
+    model_name_or_path: str = field(
+        default="hiera_tiny_224", metadata={"help": "A preset (random init), a local folder or a Hub id."}
+    )
+    config_overrides: str | None = field(
+        default=None, metadata={"help": 'JSON config fields, e.g. {"embed_dim": 32, "image_size": [64, 64]}.'}
+    )
 
 
 def cpu_processes_without_accelerator() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +17,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))  # hiera_examples, the scripts' shared module
+from hiera_examples import load_script as load  # noqa: E402
+
 IMAGE_SCRIPT = EXAMPLES / "image-classification" / "run_image_classification.py"
 VIDEO_SCRIPT = EXAMPLES / "video-classification" / "run_video_classification.py"
 MAE_SCRIPT = EXAMPLES / "pretraining" / "run_mae.py"
@@ -26,14 +27,6 @@ SMALL_VIDEO = json.dumps(
     {"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 1, 1], "image_size": [64, 64], "num_frames": 8}
 )
 COMMON = ["--report_to", "none", "--dataloader_num_workers", "0", "--seed", "0", "--save_strategy", "no"]
-
-
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +313,31 @@ def test_multi_clip_evaluation_averages_the_right_windows(tmp_path):
     metrics = video_script.multi_clip_accuracy(model, processor, samples, {"left": 0, "up": 1}, 3, 2)
     hand = float((torch.stack(expected).argmax(-1) == torch.tensor([0, 0, 1, 1])).float().mean())
     assert metrics == {"eval_3clip_top1_accuracy": hand}
+
+
+def test_cpu_processes_get_use_cpu_and_fsdp_on_cpu_stops(monkeypatch, tmp_path):
+    """Under a multi-process launch without an accelerator every script's parser turns on `use_cpu` (flags and
+    JSON files alike); FSDP, which Accelerate would quietly run as DDP there, is refused with what to do."""
+    import hiera_examples
+    from hiera_examples import parse_arguments
+    from transformers import TrainingArguments
+
+    flags = ["--output_dir", str(tmp_path)]
+    (tmp_path / "args.json").write_text(json.dumps({"output_dir": str(tmp_path)}))
+    assert parse_arguments((TrainingArguments,), flags)[0].use_cpu is False  # one process: untouched
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
+    with monkeypatch.context() as launched:
+        launched.setenv("WORLD_SIZE", "2")
+        assert hiera_examples.cpu_processes_without_accelerator()
+    # (parsed in this single process as if launched: a real WORLD_SIZE would make Trainer join a process group)
+    monkeypatch.setattr(hiera_examples, "cpu_processes_without_accelerator", lambda: True)
+    assert parse_arguments((TrainingArguments,), flags)[0].use_cpu is True
+    assert parse_arguments((TrainingArguments,), [str(tmp_path / "args.json")])[0].use_cpu is True
+    with pytest.raises(ValueError, match="FSDP needs an accelerator.*multi_cpu.yaml"):
+        parse_arguments((TrainingArguments,), [*flags, "--fsdp", "full_shard"])
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(ValueError, match="FSDP needs an accelerator"):
+        parse_arguments((TrainingArguments,), flags)
 
 
 # ---- bad arguments: clear errors before training -----------------------------------------------------------------

@@ -322,6 +322,26 @@ def test_image_classification_pipeline(image_folder):
     )
 
 
+def test_pipeline_scores_are_the_softmax_of_the_model(image_folder, video_folder, video_file):
+    """What the pipelines return is softmax(model(processor(x))) with the folder's own model and processor."""
+    from transformers import AutoImageProcessor, AutoVideoProcessor
+
+    cases = [
+        ("image-classification", image_folder, photo(), AutoImageProcessor, HieraForImageClassification),
+        ("video-classification", video_folder, str(video_file), AutoVideoProcessor, HieraForVideoClassification),
+    ]
+    for task, folder, inputs, processor_class, model_class in cases:
+        results = pipeline(task, model=str(folder))(inputs, top_k=3)
+        processor, model = processor_class.from_pretrained(folder), model_class.from_pretrained(folder).eval()
+        with torch.no_grad():
+            probabilities = model(**processor(inputs, return_tensors="pt")).logits.softmax(-1)[0]
+        expected = {model.config.id2label[i]: float(p) for i, p in enumerate(probabilities)}
+        assert {r["label"] for r in results} == set(expected)
+        for result in results:
+            assert result["score"] == pytest.approx(expected[result["label"]], abs=1e-6), (task, result)
+        assert max(expected.values()) - min(expected.values()) > 1e-4  # the scores tell the labels apart
+
+
 def test_image_feature_extraction_pipeline(image_folder):
     extractor = pipeline("image-feature-extraction", model=str(image_folder))
     tokens = np.asarray(extractor(photo()))

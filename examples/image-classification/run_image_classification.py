@@ -33,6 +33,7 @@ from hiera_hf.training import load_model, processor_for
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
     HieraTrainer,
+    ModelArguments,
     SeededDataset,
     collate,
     load_image_splits,
@@ -46,13 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelArguments:
-    model_name_or_path: str = field(
-        default="hiera_tiny_224", metadata={"help": "A preset (random init), a local folder or a Hub id."}
-    )
-    config_overrides: str | None = field(
-        default=None, metadata={"help": 'JSON config fields, e.g. {"embed_dim": 32, "image_size": [64, 64]}.'}
-    )
+class ImageModelArguments(ModelArguments):
     layer_decay: float | None = field(
         default=None, metadata={"help": "Layer-wise learning-rate decay (the paper fine-tunes with 0.65-0.9)."}
     )
@@ -76,7 +71,9 @@ class DataArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_arguments((ModelArguments, DataArguments, TrainingArguments), argv)
+    model_args, data_args, training_args = parse_arguments(
+        (ImageModelArguments, DataArguments, TrainingArguments), argv
+    )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
 

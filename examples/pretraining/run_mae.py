@@ -27,6 +27,7 @@ from hiera_hf.training import load_model, processor_for
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
     HieraTrainer,
+    ModelArguments,
     SeededDataset,
     collate,
     load_image_splits,
@@ -40,9 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelArguments:
-    model_name_or_path: str = field(default="hiera_tiny_224", metadata={"help": "A preset, folder or Hub id."})
-    config_overrides: str | None = field(default=None, metadata={"help": "JSON config fields."})
+class MaeModelArguments(ModelArguments):
     mask_ratio: float | None = field(default=None, metadata={"help": "Default: 0.6 images, 0.9 videos."})
 
 
@@ -58,7 +57,7 @@ class DataArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_arguments((ModelArguments, DataArguments, TrainingArguments), argv)
+    model_args, data_args, training_args = parse_arguments((MaeModelArguments, DataArguments, TrainingArguments), argv)
     if data_args.modality not in ("image", "video"):
         raise ValueError(f"--modality must be image or video, got {data_args.modality!r}.")
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)

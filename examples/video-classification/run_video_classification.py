@@ -30,6 +30,7 @@ from hiera_hf.video_processing_hiera import read_video
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
     HieraTrainer,
+    ModelArguments,
     collate,
     parse_arguments,
     scan_video_folder,
@@ -42,13 +43,8 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelArguments:
-    model_name_or_path: str = field(
-        default="hiera_base_16x224", metadata={"help": "A preset (random init), a local folder or a Hub id."}
-    )
-    config_overrides: str | None = field(
-        default=None, metadata={"help": 'JSON config fields, e.g. {"num_frames": 8, "image_size": [64, 64]}.'}
-    )
+class VideoModelArguments(ModelArguments):
+    model_name_or_path: str = field(default="hiera_base_16x224", metadata={"help": "A preset, folder or Hub id."})
 
 
 @dataclass
@@ -80,7 +76,9 @@ def multi_clip_accuracy(model, processor, samples, label2id, num_clips: int, bat
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_arguments((ModelArguments, DataArguments, TrainingArguments), argv)
+    model_args, data_args, training_args = parse_arguments(
+        (VideoModelArguments, DataArguments, TrainingArguments), argv
+    )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
 

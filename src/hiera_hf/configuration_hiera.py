@@ -245,11 +245,20 @@ def add_auto_map_to_json(path, is_video: bool) -> None:
         file.write("\n")
 
 
-class RemoteCodeProcessorMixin:
-    """`save_pretrained` of our processors: also write `auto_map` and the source files (see `save_source_files`)."""
+class HieraProcessorMixin:
+    """What our image and video processors share: the steps of the official evaluation transforms (resize the
+    shorter side, center-crop, rescale, normalise; sizes and statistics differ per processor), and a
+    `save_pretrained` that also writes `auto_map` and the source files (see `save_source_files`)."""
 
     _config_file: str  # the processor's JSON file name
     _for_video: bool
+    model_input_names = ["pixel_values"]
+    crop_size = {"height": 224, "width": 224}
+    do_resize = True
+    do_center_crop = True
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
         files = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
@@ -298,4 +307,4 @@ PRESETS.update(
     {f"hiera_{size}_16x224": _preset(*_SIZES[size], video=True) for size in ("base", "base_plus", "large", "huge")}
 )
 
-__all__ = ["PRESETS", "SOURCE_FILES", "VIDEO_GEOMETRY", "HieraConfig", "RemoteCodeProcessorMixin", "auto_map"]
+__all__ = ["PRESETS", "SOURCE_FILES", "VIDEO_GEOMETRY", "HieraConfig", "HieraProcessorMixin", "auto_map"]

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 from transformers.image_processing_backends import PilBackend, TorchvisionBackend
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
-from .configuration_hiera import RemoteCodeProcessorMixin
+from .configuration_hiera import HieraProcessorMixin
 
 
 def to_rgb_image(image):
@@ -51,21 +51,14 @@ def to_rgb_image(image):
     return array_like * 255.0 if is_float else array_like
 
 
-class _HieraImageDefaults(RemoteCodeProcessorMixin):
+class _HieraImageDefaults(HieraProcessorMixin):
     """Defaults and the input step shared by both backends (class attributes win over the backends' in the MRO)."""
 
     _config_file, _for_video = "preprocessor_config.json", False
-    model_input_names = ["pixel_values"]
     resample = PILImageResampling.BICUBIC
     image_mean = IMAGENET_DEFAULT_MEAN
     image_std = IMAGENET_DEFAULT_STD
     size = {"shortest_edge": 256}
-    crop_size = {"height": 224, "width": 224}
-    do_resize = True
-    do_center_crop = True
-    do_rescale = True
-    do_normalize = True
-    do_convert_rgb = True
 
     def process_image(self, image, *args, **kwargs):
         return super().process_image(to_rgb_image(image), *args, **kwargs)

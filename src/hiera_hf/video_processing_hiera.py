@@ -26,7 +26,7 @@ from transformers.image_utils import PILImageResampling, SizeDict
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from .configuration_hiera import RemoteCodeProcessorMixin
+from .configuration_hiera import HieraProcessorMixin
 
 
 class HieraVideoProcessorKwargs(VideosKwargs, total=False):
@@ -114,22 +114,15 @@ def _as_batch(videos) -> list:
     return [videos]
 
 
-class HieraVideoProcessor(RemoteCodeProcessorMixin, BaseVideoProcessor):
+class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
     """Decode (PyAV), sample a strided clip, resize the shorter side, crop, normalise (see the module docstring)."""
 
     _config_file, _for_video = "video_preprocessor_config.json", True
-    model_input_names = ["pixel_values"]
     valid_kwargs = HieraVideoProcessorKwargs
     resample = PILImageResampling.BILINEAR
     image_mean = (0.45, 0.45, 0.45)
     image_std = (0.225, 0.225, 0.225)
     size = {"shortest_edge": 224}
-    crop_size = {"height": 224, "width": 224}
-    do_resize = True
-    do_center_crop = True
-    do_rescale = True
-    do_normalize = True
-    do_convert_rgb = True
     do_sample_frames = True
     num_frames = 16
     frame_sampling_rate = 4
