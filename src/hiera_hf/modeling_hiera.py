@@ -633,8 +633,6 @@ class HieraModel(HieraPreTrainedModel):
             raise ValueError("MAE pre-training runs at the configured input size only.")
         if noise is not None and not self.is_mae:
             raise ValueError("noise is only used for MAE masking (HieraModel(..., is_mae=True)).")
-        # The weights come from the eager function, which the attention picks when it sees this flag.
-        kwargs.setdefault("output_attentions", self.config.output_attentions)
         check_pixel_values(self.config, pixel_values, any_size=bool(interpolate_pos_encoding))
         pixel_values = channels_first(pixel_values, self.config.is_video)
         pixel_values = pixel_values.to(self.embeddings.patch_embeddings.projection.weight.dtype)
