@@ -11,7 +11,8 @@ conversion), interleaved A B C A B C ... after warm-up; each figure is the media
 
 Sections: `inference` (throughput at --batch-size and latency at batch 1; ours eager-attention / SDPA / SDPA +
 torch.compile vs the peers), `training` (forward + backward + AdamW step time, and memory with and without
-gradient checkpointing), `mae` (MAE pre-training step vs the official MAE model). Results: a markdown table and a
+gradient checkpointing), `mae` (MAE pre-training step vs the official MAE model), `deploy` (ONNX Runtime fp32 and
+int8 against PyTorch, CPU; not in the default set: `--sections deploy`). Results: a markdown table and a
 PNG plot in `--output-dir` (default `benchmarks/results/`).
 
 Training memory is measured per peer in a subprocess of its own, over one step (forward, backward, AdamW) at
@@ -185,6 +186,49 @@ def inference_section(args, device, dtype, video: bool) -> list[dict]:
             interleaved(peers, make_call, device, args.rounds, args.iterations)
         rows += summarise(peers, f"{name} inference {metric}", batch_size, "clips/s" if video else "images/s")
     torch._dynamo.reset()  # drop the compiled model (dynamo's caches keep it alive otherwise)
+    return rows
+
+
+def deploy_section(args, video: bool) -> list[dict]:
+    """ONNX Runtime fp32 and int8 (dynamic, as `python -m hiera_hf.export --int8` keeps on the trained demo model)
+    against our PyTorch eager model and the PyTorch peers, CPU fp32, interleaved, at batch 8 and 1 (video: 1)."""
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from hiera_hf.export import ExportableHiera, export_onnx, onnx_session
+
+    config = make_config(args.arch, video, False, args.quick)
+    name, official = preset_name(args.arch, video), official_from_config(config)
+    ours = from_official(official, config)
+    peers = [Peer("hiera_hf PyTorch (SDPA)", ours, ours=True), Peer("official hiera", official.eval())]
+    official.head.train()  # its head adds a softmax in eval mode; compare like for like
+    if not video:
+        peers.append(Peer("timm", timm_from_official(args.arch, config, official).eval()))
+        peers.append(Peer("transformers built-in", builtin_from_ours(ours).eval()))
+    folder = Path(tempfile.mkdtemp(prefix="hiera-deploy-"))
+    frames = (config.num_frames,) if video else ()
+    export_onnx(
+        ExportableHiera(ours, "classification"), torch.randn(2, *frames, 3, *config.image_size), folder / "fp32.onnx"
+    )
+    quantize_dynamic(str(folder / "fp32.onnx"), str(folder / "int8.onnx"), weight_type=QuantType.QInt8)
+    for file, label in (("fp32.onnx", "ONNX Runtime fp32"), ("int8.onnx", "ONNX Runtime int8 (dynamic)")):
+        session = onnx_session(folder / file, threads=torch.get_num_threads())
+        peers.insert(1, Peer(label, session, ours=True, run=lambda s, x: s.run(None, {"pixel_values": x.numpy()})))
+    rows = []
+    for batch_size in (1,) if video else (args.batch_size, 1):
+        pixels = torch.randn(batch_size, 3, *config.input_size)  # official layout
+        ours_pixels = pixels.transpose(1, 2) if video else pixels
+
+        def make_call(peer, pixels=pixels, ours_pixels=ours_pixels):
+            inputs = ours_pixels if peer.ours else pixels
+            return (lambda: peer.run(peer.model, inputs)) if peer.run else (lambda: peer.model(inputs))
+
+        for peer in peers:
+            peer.times = []
+        with torch.inference_mode():
+            interleaved(peers, make_call, torch.device("cpu"), args.rounds, args.iterations)
+        rows += summarise(peers, f"{name} deploy (CPU)", batch_size, "clips/s" if video else "images/s")
     return rows
 
 
@@ -479,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += inference_section(args, device, dtype, video)
         if "mae" in sections:
             rows += mae_section(args, device, dtype, video)
+        if "deploy" in sections:
+            rows += deploy_section(args, video)
     if "training" in sections:
         rows += training_section(args, device, dtype)
 

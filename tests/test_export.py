@@ -1,0 +1,168 @@
+"""Deployment: the ONNX file and the `torch.export` program match PyTorch with a dynamic batch, int8 agrees with
+fp32 on a trained model, the ONNX runner returns what the pipelines return, nothing is written on failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from helpers import randomize_, write_video
+from PIL import Image
+from transformers import pipeline
+
+from hiera_hf import VIDEO_GEOMETRY, HieraConfig, HieraImageProcessor, HieraVideoProcessor
+from hiera_hf import export as export_module
+from hiera_hf.export import ExportError, HieraOnnxClassifier, export, onnx_session
+from hiera_hf.modeling_hiera import hiera_class_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_config(video: bool = False, **kwargs) -> HieraConfig:
+    labels = {i: name for i, name in enumerate(["left", "right", "still", "up", "down"])}
+    base = dict(embed_dim=16, num_heads=(1, 2, 4, 8), depths=(1, 2, 2, 1), image_size=(64, 64), id2label=labels)
+    base.update(label2id={name: i for i, name in labels.items()}, decoder_hidden_size=32, decoder_depth=1)
+    base.update(decoder_num_heads=2)
+    if video:
+        base.update(num_frames=4, **VIDEO_GEOMETRY)
+    return HieraConfig(**{**base, **kwargs})
+
+
+def saved_model(folder: Path, config: HieraConfig, task: str) -> Path:
+    torch.manual_seed(0)
+    randomize_(hiera_class_for(config, task)(config)).save_pretrained(folder)
+    sizes = dict(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64})
+    if config.is_video:
+        HieraVideoProcessor(num_frames=config.num_frames, frame_sampling_rate=2, **sizes).save_pretrained(folder)
+    else:
+        HieraImageProcessor(**sizes).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("task", "video"), [("classification", False), ("classification", True), ("backbone", False), ("base", False)]
+)
+def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video):
+    kwargs = {"out_features": ["stage1", "stage2", "stage3", "stage4"]} if task == "backbone" else {}
+    folder = saved_model(tmp_path / "model", small_config(video, **kwargs), task)
+    report = export(str(folder), tmp_path / "out")  # the task comes from the folder's architecture
+    assert report["task"] == task
+    out = tmp_path / "out"
+    processor_file = "video_preprocessor_config.json" if video else "preprocessor_config.json"
+    assert {"model.onnx", "model.pt2", "config.json", processor_file, "export_report.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    model = hiera_class_for(small_config(video, **kwargs), task).from_pretrained(folder).eval()
+    session = onnx_session(out / "model.onnx")
+    program = torch.export.load(str(out / "model.pt2")).module()
+    for batch_size in (1, 2, 5):  # exported at batch 2
+        pixels = export_module.example_input(model.config, batch_size, seed=10 + batch_size)
+        with torch.no_grad():
+            outputs = model(pixels)
+            if task == "classification":
+                expected = [outputs.logits]
+            elif task == "backbone":
+                expected = list(outputs.feature_maps)
+            else:
+                expected = [outputs.last_hidden_state, outputs.pooler_output]
+            from_program = program(pixels)
+        from_program = [from_program] if isinstance(from_program, torch.Tensor) else list(from_program)
+        from_onnx = [torch.from_numpy(a) for a in session.run(None, {"pixel_values": pixels.numpy()})]
+        assert len(from_onnx) == len(from_program) == len(expected)
+        for reference, onnx_output, program_output in zip(expected, from_onnx, from_program):
+            torch.testing.assert_close(onnx_output, reference, atol=1e-4, rtol=0)
+            torch.testing.assert_close(program_output, reference, atol=1e-5, rtol=0)
+
+
+def test_onnx_classifier_returns_what_the_pipelines_return(tmp_path):
+    rng = np.random.default_rng(0)
+    image_folder = saved_model(tmp_path / "image", small_config(), "classification")
+    export(str(image_folder), tmp_path / "image_onnx", pt2=False)
+    array = rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    Image.fromarray(array).save(tmp_path / "picture.png")
+    runner, reference = HieraOnnxClassifier(tmp_path / "image_onnx"), pipeline("image-classification", image_folder)
+    inputs = [str(tmp_path / "picture.png"), Image.fromarray(array), array]
+    video_folder = saved_model(tmp_path / "video", small_config(video=True), "classification")
+    export(str(video_folder), tmp_path / "video_onnx", pt2=False)
+    write_video(tmp_path / "clip.mp4", rng.integers(0, 256, (24, 64, 80, 3), dtype=np.uint8))
+    cases = [(runner, reference, item) for item in inputs] + [
+        (HieraOnnxClassifier(tmp_path / "video_onnx"), pipeline("video-classification", video_folder), None)
+    ]
+    for onnx_classifier, pipe, item in cases:
+        item = str(tmp_path / "clip.mp4") if item is None else item
+        actual, expected = onnx_classifier(item, top_k=3), pipe(item, top_k=3)
+        assert [r["label"] for r in actual] == [r["label"] for r in expected]
+        assert [r["score"] for r in actual] == pytest.approx([r["score"] for r in expected], abs=1e-5)
+    batch = runner(inputs[:2], top_k=2)
+    assert len(batch) == 2 and batch[0] == runner(inputs[0], top_k=2)
+
+
+def test_int8_agrees_with_fp32_on_a_trained_model(tmp_path):
+    """The digits classifier of the main job, trained for 3 epochs; dynamic and static int8 measured, one kept."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from hiera_examples import load_script
+
+    make = load_script(ROOT / "examples" / "make_demo_data.py")
+    make.write_digits(tmp_path / "data")
+    digits = tmp_path / "data" / "digits"
+    small = {"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 2, 1], "image_size": [64, 64]}
+    load_script(ROOT / "examples" / "image-classification" / "run_image_classification.py").main(
+        ["--model_name_or_path", "hiera_tiny_224", "--config_overrides", json.dumps(small),
+         "--train_dir", str(digits / "train"), "--output_dir", str(tmp_path / "model"), "--do_train",
+         "--hflip_prob", "0", "--num_train_epochs", "3", "--per_device_train_batch_size", "32",
+         "--learning_rate", "2e-3", "--warmup_steps", "0.1", "--save_strategy", "no", "--report_to", "none",
+         "--dataloader_num_workers", "0", "--seed", "0"]
+    )  # fmt: skip
+    report = export(
+        str(tmp_path / "model"),
+        tmp_path / "onnx",
+        int8=True,
+        calibration_dir=str(digits / "train" / "3"),
+        validation_dir=str(digits / "validation"),
+        pt2=False,
+    )["int8"]
+    assert set(report) == {"dynamic", "static", "kept"}
+    kept = report[report["kept"]]
+    assert kept["validation_inputs"] == 355 and kept["top1_agreement"] >= 0.99, report
+    assert (tmp_path / "onnx" / "model_int8.onnx").exists()
+    files = sorted((digits / "validation").glob("*/*.png"))[:16]
+    fp32, int8 = HieraOnnxClassifier(tmp_path / "onnx"), HieraOnnxClassifier(tmp_path / "onnx", int8=True)
+    agree = [
+        a[0]["label"] == b[0]["label"] for a, b in zip(fp32([str(f) for f in files]), int8([str(f) for f in files]))
+    ]
+    assert sum(agree) >= 15
+
+
+def test_nothing_is_written_when_verification_fails(tmp_path):
+    folder = saved_model(tmp_path / "model", small_config(), "classification")
+    with mock.patch.object(export_module, "verify", side_effect=ExportError("differs by 1e-2")):
+        with pytest.raises(ExportError, match="differs"):
+            export(str(folder), tmp_path / "out", pt2=False)
+    assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir()] == ["model"]
+    export(str(folder), tmp_path / "out", pt2=False)
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    with mock.patch.object(export_module, "verify", side_effect=ExportError("differs by 1e-2")):
+        with pytest.raises(ExportError):
+            export(str(folder), tmp_path / "out", pt2=False, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before  # the previous export is intact
+
+
+def test_clear_errors_for_what_cannot_be_exported(tmp_path):
+    mae = saved_model(tmp_path / "mae", small_config(num_query_pool=2), "pretraining")
+    with pytest.raises(ExportError, match="MAE pre-training checkpoint.*--task base or --task backbone"):
+        export(str(mae), tmp_path / "out")
+    with pytest.raises(ExportError, match="--int8 is for classifiers"):
+        export(str(mae), tmp_path / "out", task="base", int8=True)
+    with pytest.raises(ExportError, match="--task must be one of"):
+        export(str(mae), tmp_path / "out", task="segmentation")
+    result = subprocess.run(
+        [sys.executable, "-m", "hiera_hf.export", str(mae), str(tmp_path / "out")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "--task base" in result.stderr
+    assert not (tmp_path / "out").exists()
