@@ -228,7 +228,8 @@ def deploy_section(args, video: bool) -> list[dict]:
             peer.times = []
         with torch.inference_mode():
             interleaved(peers, make_call, torch.device("cpu"), args.rounds, args.iterations)
-        rows += summarise(peers, f"{name} deploy (CPU)", batch_size, "clips/s" if video else "images/s")
+        metric = "throughput" if batch_size > 1 else "latency"
+        rows += summarise(peers, f"{name} deploy {metric} (CPU)", batch_size, "clips/s" if video else "images/s")
     return rows
 
 

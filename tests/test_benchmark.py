@@ -40,3 +40,18 @@ def test_benchmark_smoke(tmp_path):
     markdown = (tmp_path / "cpu_fp32_base_quick.md").read_text()
     assert "| hiera_hf (SDPA) |" in markdown and "ours / fastest peer" in markdown
     assert (tmp_path / "cpu_fp32_base_quick.png").stat().st_size > 1000
+
+
+def test_benchmark_deploy_smoke(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks/benchmark.py"), "--quick", "--sections", "deploy"]
+    result = subprocess.run(command + ["--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((tmp_path / "cpu_fp32_base_quick.json").read_text())["rows"]
+    assert {row["section"] for row in rows} == {
+        "hiera_base_224 deploy throughput (CPU)",
+        "hiera_base_224 deploy latency (CPU)",
+        "hiera_base_16x224 deploy latency (CPU)",
+    }
+    peers = {row["peer"] for row in rows}
+    assert {"ONNX Runtime fp32", "ONNX Runtime int8 (dynamic)", "hiera_hf PyTorch (SDPA)", "timm"} <= peers
+    assert all(row["rate"] > 0 for row in rows)

@@ -61,6 +61,7 @@ class ExportableHiera(torch.nn.Module):
             self.output_names = list(model.out_features)
         else:
             self.output_names = ["last_hidden_state"] + (["pooler_output"] if model.pooler is not None else [])
+        self.eval()
 
     def forward(self, pixel_values: torch.Tensor):
         outputs = self.model(pixel_values)
