@@ -104,7 +104,8 @@ def test_onnx_classifier_returns_what_the_pipelines_return(tmp_path):
 
 
 def test_int8_agrees_with_fp32_on_a_trained_model(tmp_path):
-    """The digits classifier of the main job, trained for 3 epochs; dynamic and static int8 measured, one kept."""
+    """The digits classifier of the main job, trained for 10 epochs (92% top-1 when measured, chance 10%); dynamic
+    and static int8 measured (100% and 99.7% agreement then), one kept."""
     sys.path.insert(0, str(ROOT / "examples"))
     from hiera_examples import load_script
 
@@ -112,13 +113,15 @@ def test_int8_agrees_with_fp32_on_a_trained_model(tmp_path):
     make.write_digits(tmp_path / "data")
     digits = tmp_path / "data" / "digits"
     small = {"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 2, 1], "image_size": [64, 64]}
-    load_script(ROOT / "examples" / "image-classification" / "run_image_classification.py").main(
+    metrics = load_script(ROOT / "examples" / "image-classification" / "run_image_classification.py").main(
         ["--model_name_or_path", "hiera_tiny_224", "--config_overrides", json.dumps(small),
-         "--train_dir", str(digits / "train"), "--output_dir", str(tmp_path / "model"), "--do_train",
-         "--hflip_prob", "0", "--num_train_epochs", "3", "--per_device_train_batch_size", "32",
-         "--learning_rate", "2e-3", "--warmup_steps", "0.1", "--save_strategy", "no", "--report_to", "none",
-         "--dataloader_num_workers", "0", "--seed", "0"]
+         "--train_dir", str(digits / "train"), "--validation_dir", str(digits / "validation"),
+         "--output_dir", str(tmp_path / "model"), "--do_train", "--do_eval", "--hflip_prob", "0",
+         "--num_train_epochs", "10", "--per_device_train_batch_size", "32", "--learning_rate", "2e-3",
+         "--warmup_steps", "0.1", "--save_strategy", "no", "--report_to", "none", "--dataloader_num_workers", "0",
+         "--seed", "0"]
     )  # fmt: skip
+    assert metrics["eval_top1_accuracy"] > 0.6  # a trained model, whose margins int8 has to keep
     report = export(
         str(tmp_path / "model"),
         tmp_path / "onnx",
