@@ -20,10 +20,7 @@ import torch
 from transformers import HfArgumentParser, Trainer, TrainerCallback
 
 from hiera_hf.training import layerwise_lr_groups
-from hiera_hf.video_processing_hiera import clip_indices, read_video
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
-
+from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS, clip_indices, read_video
 
 # ---- scripts and arguments ---------------------------------------------------------------------------------------
 

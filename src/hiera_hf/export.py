@@ -162,9 +162,9 @@ def folder_inputs(directory: str | os.PathLike, processor, is_video: bool, limit
     """Pixel values of the images (or videos) under `directory` (any depth), processed as the model expects."""
     from PIL import Image
 
-    from .video_processing_hiera import read_video
+    from .video_processing_hiera import VIDEO_EXTENSIONS, read_video
 
-    extensions = (".mp4", ".avi", ".mkv", ".mov", ".webm") if is_video else IMAGE_EXTENSIONS
+    extensions = VIDEO_EXTENSIONS if is_video else IMAGE_EXTENSIONS
     files = sorted(p for p in Path(directory).rglob("*") if p.suffix.lower() in extensions)[:limit]
     if not files:
         raise ExportError(

@@ -35,6 +35,9 @@ class HieraVideoProcessorKwargs(VideosKwargs, total=False):
     num_crops: int
 
 
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")  # what folder scans take for videos
+
+
 def _source_name(source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
@@ -221,4 +224,4 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
         return BatchFeature(data={"pixel_values": torch.stack(views)}, tensor_type=return_tensors)
 
 
-__all__ = ["HieraVideoProcessor", "clip_indices", "read_video"]
+__all__ = ["VIDEO_EXTENSIONS", "HieraVideoProcessor", "clip_indices", "read_video"]
