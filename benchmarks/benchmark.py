@@ -12,8 +12,10 @@ conversion), interleaved A B C A B C ... after warm-up; each figure is the media
 Sections: `inference` (throughput at --batch-size and latency at batch 1; ours eager-attention / SDPA / SDPA +
 torch.compile vs the peers), `training` (forward + backward + AdamW step time, and memory with and without
 gradient checkpointing), `mae` (MAE pre-training step vs the official MAE model), `deploy` (ONNX Runtime fp32 and
-int8 against PyTorch, CPU; not in the default set: `--sections deploy`). Results: a markdown table and a
-PNG plot in `--output-dir` (default `benchmarks/results/`).
+int8 against PyTorch, CPU; not in the default set: `--sections deploy`), `dense` (the four-stage backbone at
+--dense-sizes against timm's `features_only` Hiera and the official `return_intermediates`, and the memory of a
+backbone training step at the largest size with and without gradient checkpointing; not in the default set).
+Results: a markdown table and a PNG plot in `--output-dir` (default `benchmarks/results/`).
 
 Training memory is measured per peer in a subprocess of its own, over one step (forward, backward, AdamW) at
 `--memory-batch-size`: on CPU the growth of the peak resident set over the step (the model, its gradients, its
@@ -61,11 +63,12 @@ def preset_name(arch: str, video: bool) -> str:
     return f"hiera_{arch}_16x224" if video else f"hiera_{arch}_224"
 
 
-def make_config(arch: str, video: bool, pretraining: bool, quick: bool) -> HieraConfig:
+def make_config(arch: str, video: bool, pretraining: bool, quick: bool, **fields) -> HieraConfig:
     name = preset_name(arch, video)
     overrides = {"depths": (1, 1, 1, 1), "image_size": (64, 64)} if quick else {}
     if quick and video:
         overrides["num_frames"] = 8  # 16 mask units: MAE at ratio 0.9 keeps one
+    overrides.update(fields)
     return HieraConfig.from_preset(name, for_pretraining=pretraining, num_labels=400 if video else 1000, **overrides)
 
 
@@ -233,6 +236,70 @@ def deploy_section(args, video: bool) -> list[dict]:
     return rows
 
 
+def dense_section(args, device, dtype) -> list[dict]:
+    """Backbone feature maps (all four stages) at each of --dense-sizes, batch 1: ours (`HieraBackbone`, any size at
+    run time) against the official `return_intermediates=True` and timm's `features_only` model, both built for that
+    size (timm's position embeddings are fixed at construction: it refuses any other size at run time)."""
+    import timm
+
+    from hiera_hf import HieraBackbone
+
+    rows = []
+    for size in args.dense_sizes:
+        config = make_config(args.arch, False, False, args.quick, image_size=(size, size))
+        official = official_from_config(config)
+        ours = HieraBackbone(
+            make_config(args.arch, False, False, args.quick, image_size=(size, size), out_indices=[1, 2, 3, 4])
+        )
+        ours.hiera.load_state_dict(from_official(official, config).hiera.state_dict(), strict=False)
+        features = timm.create_model(
+            f"hiera_{args.arch}_224",
+            pretrained=False,
+            features_only=True,
+            stages=tuple(config.depths),
+            img_size=(size, size),
+        )
+        features.model.load_state_dict(timm_from_official(args.arch, config, official).state_dict(), strict=False)
+        peers = [
+            Peer("hiera_hf HieraBackbone", ours.to(device, dtype).eval(), ours=True),
+            Peer(
+                "official return_intermediates",
+                official.to(device, dtype).eval(),
+                run=lambda m, x: m(x, return_intermediates=True)[1],
+            ),
+            Peer("timm features_only", features.to(device, dtype).eval()),
+        ]
+        pixels = torch.randn(1, 3, size, size, device=device, dtype=dtype)
+
+        def make_call(peer, pixels=pixels):
+            return (lambda: peer.run(peer.model, pixels)) if peer.run else (lambda: peer.model(pixels))
+
+        with torch.inference_mode():
+            interleaved(peers, make_call, device, args.rounds, 1, warmup=1)
+        rows += summarise(peers, f"hiera_{args.arch} backbone {size}x{size}", 1, "images/s")
+        del peers, ours, official, features
+        gc.collect()
+    largest = max(args.dense_sizes)
+    for name in DENSE_MEMORY_PEERS:
+        memory = measure_memory_in_subprocess(args, name)
+        rows.append(
+            {
+                "section": f"hiera_{args.arch} backbone training step {largest}x{largest} (memory)",
+                "peer": name,
+                "batch": 1,
+                "median_s": memory["seconds"],
+                "rate": 1 / memory["seconds"],
+                "unit": "images/s",
+                "speedup_vs_fastest_peer": None,
+                "rounds": 1,
+                "memory_MB": memory["peak"] / 2**20,
+                "saved_activations_MB": memory["saved"] / 2**20,
+                "memory_batch": 1,
+            }
+        )
+    return rows
+
+
 def training_section(args, device, dtype) -> list[dict]:
     config = make_config(args.arch, False, False, args.quick)
     name = preset_name(args.arch, False)
@@ -292,22 +359,46 @@ def build_training_peer(args, name: str):
     return ours
 
 
+DENSE_MEMORY_PEERS = ("hiera_hf HieraBackbone", "hiera_hf HieraBackbone + gradient checkpointing")
+
+
+def build_dense_peer(args, name: str):
+    """Our four-stage backbone at the largest --dense-sizes, and a stand-in loss over its maps."""
+    from hiera_hf import HieraBackbone
+
+    size = max(args.dense_sizes)
+    config = make_config(args.arch, False, False, args.quick, image_size=(size, size), out_indices=[1, 2, 3, 4])
+    torch.manual_seed(0)
+    model = HieraBackbone(config)
+    if name.endswith("gradient checkpointing"):
+        model.gradient_checkpointing_enable()
+    pixels = torch.randn(1, 3, size, size)
+    return model, pixels, lambda output: sum(feature_map.square().mean() for feature_map in output.feature_maps)
+
+
 def memory_worker(args, name: str) -> dict:
-    """One training step (forward, backward, AdamW) at --memory-batch-size for one peer, in this process alone.
+    """One training step (forward, backward, AdamW) at --memory-batch-size for one peer, in this process alone
+    (dense peers: the backbone at batch 1 and the largest --dense-sizes).
 
     `peak`: CUDA max allocated, or on CPU (Linux) the growth of the peak resident set over the step (after the
-    model, its optimizer state and the batch exist). `saved`: bytes autograd keeps for backward.
+    model, its optimizer state and the batch exist). `saved`: bytes autograd keeps for backward. `seconds`: the step.
     """
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
-    model = build_training_peer(args, name).to(device=device, dtype=dtype).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    config = make_config(args.arch, False, False, args.quick)
-    pixels = torch.randn(args.memory_batch_size, 3, *config.input_size, device=device, dtype=dtype)
-    labels = torch.randint(0, 1000, (args.memory_batch_size,), device=device)
+    if name in DENSE_MEMORY_PEERS:
+        model, pixels, loss_of = build_dense_peer(args, name)
+    else:
+        model = build_training_peer(args, name)
+        config = make_config(args.arch, False, False, args.quick)
+        pixels = torch.randn(args.memory_batch_size, 3, *config.input_size)
+        labels = torch.randint(0, 1000, (args.memory_batch_size,), device=device)
 
-    def logits():
-        output = model(pixels)
-        return output.logits if hasattr(output, "logits") else output
+        def loss_of(output):
+            logits = output.logits if hasattr(output, "logits") else output
+            return torch.nn.functional.cross_entropy(logits.float(), labels)
+
+    model = model.to(device=device, dtype=dtype).train()
+    pixels = pixels.to(device=device, dtype=dtype)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     for parameter in model.parameters():  # allocate the AdamW state up front so the step measures activations
         optimizer.state[parameter] = {
@@ -326,16 +417,17 @@ def memory_worker(args, name: str) -> dict:
         # and writing 5 to clear_refs resets it to the current RSS.
         Path("/proc/self/clear_refs").write_text("5")
         before = _proc_status_bytes("VmRSS")
-    loss = torch.nn.functional.cross_entropy(logits().float(), labels)
-    loss.backward()
+    start = time.perf_counter()
+    loss_of(model(pixels)).backward()
     optimizer.step()
+    synchronize(device)
+    seconds = time.perf_counter() - start
     if device.type == "cuda":
-        torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
     else:
         peak = _proc_status_bytes("VmHWM") - before
-    saved = saved_activation_bytes(lambda: logits().sum())  # after the step: the peak above is the step's alone
-    return {"peak": peak, "saved": saved}
+    saved = saved_activation_bytes(lambda: loss_of(model(pixels)))  # after the step: the peak above is the step's
+    return {"peak": peak, "saved": saved, "seconds": seconds}
 
 
 def _proc_status_bytes(field_name: str) -> int:
@@ -351,6 +443,7 @@ def measure_memory_in_subprocess(args, name: str) -> dict:
     command = [sys.executable, __file__, "--memory-worker", name, "--arch", args.arch, "--device", args.device]
     command += ["--dtype", args.dtype, "--memory-batch-size", str(args.memory_batch_size)]
     command += ["--threads", str(torch.get_num_threads())] + (["--quick"] if args.quick else [])
+    command += ["--dense-sizes", ",".join(map(str, args.dense_sizes))]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"memory measurement of {name!r} failed:\n{result.stderr[-2000:]}")
@@ -504,10 +597,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny depths, one round: a smoke test")
     parser.add_argument("--output-dir", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--name", default=None, help="results file stem")
+    parser.add_argument("--dense-sizes", default="512,1024", help="square input sizes of the dense section")
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.dense_sizes = [int(size) for size in str(args.dense_sizes).split(",")]
     if args.quick:
         args.rounds, args.iterations = 1, 1
+        args.dense_sizes = [64, 96]
         args.batch_size = args.video_batch_size = args.train_batch_size = args.memory_batch_size = 2
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -528,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += deploy_section(args, video)
     if "training" in sections:
         rows += training_section(args, device, dtype)
+    if "dense" in sections:
+        rows += dense_section(args, device, dtype)
 
     env = environment(args, device)
     output = Path(args.output_dir)

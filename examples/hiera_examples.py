@@ -155,6 +155,24 @@ def top_k_accuracy(eval_pred, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
     return metrics
 
 
+def mean_iou(predictions, labels, id2label: dict[int, str], ignore_index: int = 255) -> dict[str, float]:
+    """Mean IoU, pixel accuracy and per-class IoU of class-id maps `(N, H, W)`, pixels at `ignore_index` left out.
+
+    Classes absent from both the predictions and the labels are left out of the mean (as `evaluate`'s mean_iou).
+    """
+    predictions, labels = np.asarray(predictions).ravel(), np.asarray(labels).ravel()
+    valid = labels != ignore_index
+    num_labels = len(id2label)
+    confusion = np.bincount(labels[valid] * num_labels + predictions[valid], minlength=num_labels**2)
+    confusion = confusion.reshape(num_labels, num_labels)  # rows: truth, columns: prediction
+    intersection = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - intersection
+    iou = np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
+    metrics = {"mean_iou": float(np.nanmean(iou)), "pixel_accuracy": float(intersection.sum() / confusion.sum())}
+    metrics.update({f"iou_{id2label[index]}": float(value) for index, value in enumerate(iou)})
+    return metrics
+
+
 def soft_target_cross_entropy(outputs, labels, num_items_in_batch=None) -> torch.Tensor:
     """`Trainer` `compute_loss_func` for mixup/cutmix: labels are class probabilities `(batch, num_labels)`."""
     logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits

@@ -7,6 +7,10 @@
   to 64x64 RGB, split 80/20 per class (an imagefolder).
 - `motion/{train,validation}/<left|right|up|down>/*.mp4`: 16-frame 64x64 clips of a square moving in one direction
   over a noisy background, encoded with PyAV; the label is the direction of motion, so a single frame cannot tell.
+- `shapes/{train,validation}/{images,masks}/*.png` and `shapes/labels.json`: 64x64 semantic segmentation, one to
+  three circles, squares and triangles (random sizes, colours, overlaps) drawn with PIL on textured backgrounds
+  (stripes, checks or noise in colours that overlap the shapes'), and masks of class ids (0 background, 1 circle,
+  2 square, 3 triangle): the class is the shape, never the colour.
 """
 
 from __future__ import annotations
@@ -92,6 +96,65 @@ def write_motion(root: Path, per_class: dict[str, int] | None = None, seed: int 
     return count
 
 
+SHAPES = ("background", "circle", "square", "triangle")
+
+
+def shapes_example(rng: np.random.Generator, size: int = 64) -> tuple[Image.Image, Image.Image]:
+    """An RGB image of shapes on a textured background and its `L` mask of class ids (index in `SHAPES`)."""
+    from PIL import ImageDraw
+
+    y, x = np.mgrid[0:size, 0:size]
+    colours = rng.integers(0, 256, size=(2, 3))
+    pattern = rng.integers(3)
+    period = int(rng.integers(4, 12))
+    if pattern == 0:
+        angle = rng.uniform(0, np.pi)
+        texture = (np.cos(angle) * x + np.sin(angle) * y) // period % 2
+    elif pattern == 1:
+        texture = (x // period + y // period) % 2
+    else:
+        texture = rng.random((size, size)) > 0.5
+    background = np.where(texture[..., None] > 0, colours[0], colours[1])
+    background = background + rng.integers(-20, 21, size=(size, size, 3))
+    image = Image.fromarray(np.clip(background, 0, 255).astype(np.uint8))
+    mask = Image.new("L", (size, size), 0)
+    draw, draw_mask = ImageDraw.Draw(image), ImageDraw.Draw(mask)
+    for _ in range(int(rng.integers(1, 4))):
+        label = int(rng.integers(1, len(SHAPES)))
+        radius = int(rng.integers(size // 8, size // 4 + 1))
+        cx, cy = (int(v) for v in rng.integers(radius, size - radius, size=2))
+        box = (cx - radius, cy - radius, cx + radius, cy + radius)
+        fill = tuple(int(v) for v in rng.integers(0, 256, size=3))
+        for canvas, colour in ((draw, fill), (draw_mask, label)):
+            if SHAPES[label] == "circle":
+                canvas.ellipse(box, fill=colour)
+            elif SHAPES[label] == "square":
+                canvas.rectangle(box, fill=colour)
+            else:
+                canvas.polygon(
+                    [(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour
+                )
+    return image, mask
+
+
+def write_shapes(root: Path, per_split: dict[str, int] | None = None, seed: int = 0) -> int:
+    import json
+
+    per_split = per_split or {"train": 320, "validation": 80}
+    rng = np.random.default_rng(seed)
+    count = 0
+    for split, number in per_split.items():
+        for kind in ("images", "masks"):
+            (root / "shapes" / split / kind).mkdir(parents=True, exist_ok=True)
+        for index in range(number):
+            image, mask = shapes_example(rng)
+            image.save(root / "shapes" / split / "images" / f"{index}.png")
+            mask.save(root / "shapes" / split / "masks" / f"{index}.png")
+            count += 1
+    (root / "shapes" / "labels.json").write_text(json.dumps(dict(enumerate(SHAPES)), indent=2) + "\n")
+    return count
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", default="demo_data")
@@ -99,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = Path(args.output_dir)
     print(f"digits: {write_digits(root)} images in {root / 'digits'}")
+    print(f"shapes: {write_shapes(root)} images with masks in {root / 'shapes'}")
     if not args.skip_videos:
         print(f"motion: {write_motion(root)} clips in {root / 'motion'}")
 

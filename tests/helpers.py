@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from hiera_hf import HieraConfig, official
+from hiera_hf import VIDEO_GEOMETRY, HieraConfig, official
 
 
 def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -56,3 +56,28 @@ def write_video(path, frames, fps: int = 30) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def small_config(video: bool = False, **kwargs) -> HieraConfig:
+    """A few-layer Hiera at 64x64 (x4 frames for video) with the official geometry otherwise."""
+    base = dict(
+        embed_dim=16,
+        num_heads=(1, 2, 4, 8),
+        depths=(1, 2, 2, 1),
+        image_size=(64, 64),
+        decoder_hidden_size=32,
+        decoder_depth=1,
+        decoder_num_heads=2,
+        num_labels=5,
+    )
+    if video:
+        base.update(num_frames=4, **VIDEO_GEOMETRY)
+    base.update(kwargs)
+    return HieraConfig(**base)
+
+
+def pixels_for(config: HieraConfig, batch_size: int = 2, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    if config.is_video:
+        return torch.randn(batch_size, config.num_frames, 3, *config.image_size, generator=generator)
+    return torch.randn(batch_size, 3, *config.image_size, generator=generator)

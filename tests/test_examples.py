@@ -22,6 +22,7 @@ from hiera_examples import load_script as load  # noqa: E402
 IMAGE_SCRIPT = EXAMPLES / "image-classification" / "run_image_classification.py"
 VIDEO_SCRIPT = EXAMPLES / "video-classification" / "run_video_classification.py"
 MAE_SCRIPT = EXAMPLES / "pretraining" / "run_mae.py"
+SEGMENTATION_SCRIPT = EXAMPLES / "semantic-segmentation" / "run_semantic_segmentation.py"
 SMALL_IMAGE = json.dumps({"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 2, 1], "image_size": [64, 64]})
 SMALL_VIDEO = json.dumps(
     {"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 1, 1], "image_size": [64, 64], "num_frames": 8}
@@ -35,6 +36,7 @@ def demo_data(tmp_path_factory):
     make = load(EXAMPLES / "make_demo_data.py")
     make.write_digits(root)
     make.write_motion(root, per_class={"train": 24, "validation": 8})
+    make.write_shapes(root)
     return root
 
 
@@ -61,6 +63,43 @@ def test_image_script_learns_digits(demo_data, tmp_path):
     files = sorted((demo_data / "digits/validation").glob("*/*.png"))[::10]
     accuracy = sum(classifier(str(f), top_k=1)[0]["label"] == f.parent.name for f in files) / len(files)
     assert accuracy > 0.3
+
+
+def test_segmentation_script_learns_shapes(demo_data, tmp_path):
+    """UperNet on a Hiera backbone learns the shapes: mean IoU well above predicting the most frequent class (the
+    background) everywhere; the saved folder segments through pipeline("image-segmentation") as the model does."""
+    import numpy as np
+    from hiera_examples import mean_iou
+    from PIL import Image
+    from transformers import pipeline
+
+    out = tmp_path / "shapes"
+    metrics = load(SEGMENTATION_SCRIPT).main(
+        ["--model_name_or_path", "hiera_tiny_224", "--config_overrides", SMALL_IMAGE,
+         "--head_config_overrides", '{"hidden_size": 128, "auxiliary_channels": 32}',
+         "--train_dir", str(demo_data / "shapes/train"), "--validation_dir", str(demo_data / "shapes/validation"),
+         "--output_dir", str(out), "--do_train", "--do_eval", "--num_train_epochs", "20", "--learning_rate", "1e-3",
+         "--per_device_train_batch_size", "16", "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine",
+         "--min_scale", "0.75", "--max_scale", "1.5", "--layer_decay", "0.9", "--logging_steps", "20", *COMMON]
+    )  # fmt: skip
+    id2label = json.loads((demo_data / "shapes/labels.json").read_text())
+    id2label = {int(index): name for index, name in id2label.items()}
+    masks = np.stack([np.array(Image.open(p)) for p in sorted((demo_data / "shapes/validation/masks").glob("*.png"))])
+    majority = mean_iou(np.zeros_like(masks), masks, id2label)  # background everywhere
+    assert metrics["eval_mean_iou"] > majority["mean_iou"] + 0.15, (metrics, majority)
+    assert metrics["eval_pixel_accuracy"] > majority["pixel_accuracy"] + 0.08
+    assert min(metrics[f"eval_iou_{name}"] for name in id2label.values()) > 0.05  # every class is found somewhere
+
+    segmenter = pipeline("image-segmentation", model=str(out))
+    images = sorted((demo_data / "shapes/validation/images").glob("*.png"))[:8]
+    with torch.no_grad():
+        pixel_values = segmenter.image_processor([Image.open(p) for p in images], return_tensors="pt").pixel_values
+        expected = segmenter.model(pixel_values).logits.argmax(1).numpy()
+    for image, classes in zip(images, expected):
+        predicted = np.zeros_like(classes)
+        for segment in segmenter(str(image)):
+            predicted[np.array(segment["mask"]) > 0] = segmenter.model.config.label2id[segment["label"]]
+        np.testing.assert_array_equal(predicted, classes)
 
 
 def test_mixup_and_cutmix_mix_every_training_batch_and_no_evaluation_batch(demo_data, tmp_path, monkeypatch):

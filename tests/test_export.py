@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from unittest import mock
 
+import helpers
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,7 @@ from helpers import randomize_, write_video
 from PIL import Image
 from transformers import pipeline
 
-from hiera_hf import VIDEO_GEOMETRY, HieraConfig, HieraImageProcessor, HieraVideoProcessor
+from hiera_hf import HieraConfig, HieraImageProcessor, HieraVideoProcessor
 from hiera_hf import export as export_module
 from hiera_hf.export import ExportError, HieraOnnxClassifier, export, onnx_session
 from hiera_hf.modeling_hiera import hiera_class_for
@@ -24,14 +25,12 @@ from hiera_hf.modeling_hiera import hiera_class_for
 ROOT = Path(__file__).resolve().parents[1]
 
 
+LABELS = dict(enumerate(["left", "right", "still", "up", "down"]))
+
+
 def small_config(video: bool = False, **kwargs) -> HieraConfig:
-    labels = {i: name for i, name in enumerate(["left", "right", "still", "up", "down"])}
-    base = dict(embed_dim=16, num_heads=(1, 2, 4, 8), depths=(1, 2, 2, 1), image_size=(64, 64), id2label=labels)
-    base.update(label2id={name: i for i, name in labels.items()}, decoder_hidden_size=32, decoder_depth=1)
-    base.update(decoder_num_heads=2)
-    if video:
-        base.update(num_frames=4, **VIDEO_GEOMETRY)
-    return HieraConfig(**{**base, **kwargs})
+    labels = dict(id2label=LABELS, label2id={name: i for i, name in LABELS.items()})
+    return helpers.small_config(video, **{**labels, **kwargs})
 
 
 def saved_model(folder: Path, config: HieraConfig, task: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from helpers import randomize_
+from helpers import pixels_for, randomize_, small_config
 from transformers import (
     AutoBackbone,
     AutoConfig,
@@ -21,7 +21,6 @@ from transformers import (
 )
 
 from hiera_hf import (
-    VIDEO_GEOMETRY,
     HieraBackbone,
     HieraConfig,
     HieraForImageClassification,
@@ -29,31 +28,6 @@ from hiera_hf import (
     HieraForVideoClassification,
     HieraModel,
 )
-
-
-def small_config(video: bool = False, **kwargs) -> HieraConfig:
-    """A few-layer Hiera at 64x64 (x4 frames for video) with the official geometry otherwise."""
-    base = dict(
-        embed_dim=16,
-        num_heads=(1, 2, 4, 8),
-        depths=(1, 2, 2, 1),
-        image_size=(64, 64),
-        decoder_hidden_size=32,
-        decoder_depth=1,
-        decoder_num_heads=2,
-        num_labels=5,
-    )
-    if video:
-        base.update(num_frames=4, **VIDEO_GEOMETRY)
-    base.update(kwargs)
-    return HieraConfig(**base)
-
-
-def pixels_for(config: HieraConfig, batch_size: int = 2, seed: int = 0) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    if config.is_video:
-        return torch.randn(batch_size, config.num_frames, 3, *config.image_size, generator=generator)
-    return torch.randn(batch_size, 3, *config.image_size, generator=generator)
 
 
 def classifier_for(config: HieraConfig, **kwargs):

@@ -63,6 +63,21 @@ class _HieraImageDefaults(HieraProcessorMixin):
     def process_image(self, image, *args, **kwargs):
         return super().process_image(to_rgb_image(image), *args, **kwargs)
 
+    def post_process_semantic_segmentation(self, outputs, target_sizes=None) -> list[torch.Tensor]:
+        """Class ids per pixel from a semantic-segmentation model's `logits` `(batch, num_labels, h, w)`: one
+        `(height, width)` tensor per image, the logits resized bilinearly to `target_sizes[i]` when given (what
+        `pipeline("image-segmentation")` asks for: the original image sizes)."""
+        logits = outputs.logits
+        if target_sizes is None:
+            return list(logits.argmax(dim=1))
+        if len(target_sizes) != len(logits):
+            raise ValueError(f"Got {len(target_sizes)} target sizes for a batch of {len(logits)} images.")
+        resized = []
+        for image_logits, size in zip(logits, target_sizes):
+            size = tuple(int(s) for s in size)
+            resized.append(torch.nn.functional.interpolate(image_logits[None], size=size, mode="bilinear")[0])
+        return [image_logits.argmax(dim=0) for image_logits in resized]
+
 
 class HieraImageProcessor(_HieraImageDefaults, TorchvisionBackend):
     """Torchvision backend (tensors, batched, works on GPU tensors)."""

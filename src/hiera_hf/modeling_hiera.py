@@ -11,13 +11,14 @@ here and marked "official:" where they happen.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.backbone_utils import BackboneMixin
@@ -30,6 +31,9 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_hiera import HieraConfig
+
+# `from_pretrained` arguments that say where the files come from (used to read the saved config first).
+_DOWNLOAD_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 
 # ---------------------------------------------------------------------------------------------------------------
 # Token order: unroll and reroll
@@ -229,6 +233,17 @@ class HieraEmbeddings(nn.Module):
         temporal = self._resize_table(self.temporal_position_embeddings, trained[:1], grid[:1])
         # official: spatial.repeat over time + temporal.repeat_interleave over space.
         return spatial.repeat(1, grid[0], 1) + temporal.repeat_interleave(math.prod(grid[1:]), dim=1)
+
+    def resize(self, grid: list[int]) -> None:
+        """Replace the tables by their interpolation to token `grid` (the caller updates the config's size)."""
+        trained = self.config.tokens_spatial_shape
+        if self.config.separate_position_embeddings:
+            spatial = self._resize_table(self.position_embeddings.data, trained[1:], grid[1:])
+            temporal = self._resize_table(self.temporal_position_embeddings.data, trained[:1], grid[:1])
+            self.temporal_position_embeddings = nn.Parameter(temporal)
+        else:
+            spatial = self._resize_table(self.position_embeddings.data, trained, grid)
+        self.position_embeddings = nn.Parameter(spatial)
 
     def token_grid(self, pixel_values: torch.Tensor) -> list[int]:
         """The token grid (D sizes) of channels-first `(B, C_in, *input)` pixels."""
@@ -475,11 +490,12 @@ class HieraEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def check_pixel_values(config: HieraConfig, pixel_values, any_size: bool) -> None:
+def check_pixel_values(config: HieraConfig, pixel_values, sizes: str = "configured") -> None:
     """Raise a `TypeError`/`ValueError` naming what `config` expects if `pixel_values` does not fit it.
 
     Images are `(batch, channels, height, width)`, videos `(batch, frames, channels, height, width)`, floats as the
-    processors return them; the size must be the configured one unless `any_size` (then mask units must tile it).
+    processors return them. `sizes`: "configured" (the config's input size only), "tiled" (any size that mask units
+    tile: `interpolate_pos_encoding=True`) or "padded" (any size of at least one patch stride: the backbone pads).
     """
     if not isinstance(pixel_values, torch.Tensor):
         raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}.")
@@ -506,16 +522,23 @@ def check_pixel_values(config: HieraConfig, pixel_values, any_size: bool) -> Non
         )
     size = (pixel_values.shape[1], *pixel_values.shape[3:]) if config.is_video else tuple(pixel_values.shape[2:])
     names = "(frames, height, width)" if config.is_video else "(height, width)"
-    if not any_size and size != tuple(config.input_size):
+    if sizes == "configured" and size != tuple(config.input_size):
         raise ValueError(
             f"Input size {names} = {size} does not match the model's {tuple(config.input_size)}; pass "
             "interpolate_pos_encoding=True to run at another size."
         )
+    if sizes == "padded":
+        if any(s < stride for s, stride in zip(size, config.patch_stride)):
+            raise ValueError(
+                f"Input size {names} = {size} is smaller than one patch: each size must be at least patch_stride = "
+                f"{tuple(config.patch_stride)}."
+            )
+        return
     unit = [s * m for s, m in zip(config.patch_stride, config.masked_unit_size)]
     if any(s % u for s, u in zip(size, unit)):
         raise ValueError(
             f"Input size {names} = {size} cannot be tiled by mask units: each size must be a multiple of "
-            f"patch_stride * masked_unit_size = {tuple(unit)}."
+            f"patch_stride * masked_unit_size = {tuple(unit)} (HieraBackbone pads any size)."
         )
 
 
@@ -564,6 +587,58 @@ class HieraPreTrainedModel(PreTrainedModel):
     def _requested(self, name: str, kwargs: dict) -> bool:
         """Whether the caller asked for `output_<name>` (the call's argument, else the config's default)."""
         return bool(kwargs.get(f"output_{name}", getattr(self.config, f"output_{name}")))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """Transformers' `from_pretrained`, plus two things a saved config cannot say for itself:
+
+        - `image_size=(H, W)` / `num_frames=T` (keyword arguments, or in `config=`) other than the saved size: the
+          weights load at the saved size, then `resize_position_embeddings` interpolates the position embeddings
+          to the new grid (instead of re-initialising them or refusing the mismatch).
+        - a folder saved by `HieraForPreTraining` (MAE) loaded into a classifier or a backbone gets
+          `num_query_pool = len(depths) - 1` (3 for the official models) unless given: MAE pre-trains with two
+          poolings, the official fine-tuning recipe uses three; the weights are the same. `HieraModel` keeps the
+          MAE encoder's pooling.
+        """
+        size = {key: kwargs.pop(key) for key in ("image_size", "num_frames") if key in kwargs}
+        if pretrained_model_name_or_path is None:
+            return super().from_pretrained(None, *model_args, config=config, **kwargs)
+        hub = {key: kwargs[key] for key in _DOWNLOAD_KWARGS if key in kwargs}
+        saved = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub)
+        if isinstance(config, PreTrainedConfig):
+            size = {"image_size": config.image_size, "num_frames": config.num_frames, **size}
+            config = copy.deepcopy(config)  # built at the saved size, resized below
+            config.image_size, config.num_frames = saved.image_size, saved.num_frames
+        elif cls not in (HieraModel, HieraForPreTraining) and "HieraForPreTraining" in (saved.architectures or []):
+            kwargs.setdefault("num_query_pool", len(saved.depths) - 1)
+        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        if size:
+            model.resize_position_embeddings(**size)
+        return model
+
+    def resize_position_embeddings(self, image_size=None, num_frames=None) -> None:
+        """Interpolate the position embeddings to another input size, in place, and record it in the config.
+
+        The interpolation is the one `interpolate_pos_encoding=True` applies on the fly, so the resized model at the
+        new size gives the same outputs as the original one run there with the flag.
+        """
+        config = self.config
+        image_size = list(config.image_size if image_size is None else image_size)
+        num_frames = config.num_frames if num_frames is None else num_frames
+        if [image_size, num_frames] == [list(config.image_size), config.num_frames]:
+            return
+        if isinstance(self, HieraForPreTraining):
+            raise ValueError("MAE pre-training runs at the size its decoder was built for; load another class.")
+        resized = HieraConfig.from_dict({**config.to_dict(), "image_size": image_size, "num_frames": num_frames})
+        if resized.is_video != config.is_video:
+            raise ValueError(
+                f"num_frames={num_frames} would turn this {'video' if config.is_video else 'image'} "
+                "model into the other kind."
+            )
+        for module in self.modules():
+            if isinstance(module, HieraEmbeddings):
+                module.resize(resized.tokens_spatial_shape)
+        config.image_size, config.num_frames = image_size, num_frames
 
 
 class HieraModel(HieraPreTrainedModel):
@@ -633,7 +708,7 @@ class HieraModel(HieraPreTrainedModel):
             raise ValueError("MAE pre-training runs at the configured input size only.")
         if noise is not None and not self.is_mae:
             raise ValueError("noise is only used for MAE masking (HieraModel(..., is_mae=True)).")
-        check_pixel_values(self.config, pixel_values, any_size=bool(interpolate_pos_encoding))
+        check_pixel_values(self.config, pixel_values, "tiled" if interpolate_pos_encoding else "configured")
         pixel_values = channels_first(pixel_values, self.config.is_video)
         pixel_values = pixel_values.to(self.embeddings.patch_embeddings.projection.weight.dtype)
         outputs = self._encode(pixel_values, noise, **kwargs)
@@ -889,14 +964,49 @@ class HieraForPreTraining(HieraPreTrainedModel):
         )
 
 
+class BackboneChannels(list):
+    """`HieraBackbone.channels`, which dense heads read when they are built: reading more maps than `out_features`
+    gives raises a `ValueError` that says so (UperNet's auxiliary head reads index 2, Mask2Former the last 3), instead
+    of an `IndexError` there or a shape mismatch deep in the head's forward."""
+
+    def __init__(self, channels: list[int], out_features: list[str], stage_names: list[str]):
+        super().__init__(channels)
+        self.out_features, self.stage_names = out_features, stage_names
+
+    def __getitem__(self, key):
+        if isinstance(key, int) and not -len(self) <= key < len(self):
+            wanted = f"map index {key}"
+        elif isinstance(key, slice) and key.start is not None and key.start < -len(self):
+            wanted = f"the last {-key.start} maps"
+        else:
+            return super().__getitem__(key)
+        raise ValueError(
+            f"The head reads {wanted} but this HieraBackbone gives {len(self)} (out_features={self.out_features}). "
+            f"Ask for more stages, e.g. out_features={self.stage_names[1:]} (UperNet and Mask2Former use four)."
+        )
+
+
 class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
-    """Multi-scale feature maps, channels first: `(B, C_i, *grid_i)` for each stage in `out_features`.
+    """Multi-scale feature maps, channels first: `(B, C_i, *grid_i)` for each stage in `out_features`, at any
+    input size, for dense heads (UperNet, Mask2Former, DETR) that call it with pixel values only.
 
     Each map is `reshaped_hidden_states[i]` (tokens rerolled to the grid) passed through a per-stage layer norm.
+    Stage `i` has stride `patch_stride * query_stride**min(i - 1, num_query_pool)` (4, 4, 8, 16, 32 pixels for
+    stem, stage1..4 of the image presets; 2 frames in time for video).
+
+    Any size: the input is zero-padded at the bottom and right (and after the last frame) up to a multiple of
+    `patch_stride * masked_unit_size` (32 pixels for the image presets), the position embeddings are interpolated
+    to that grid (as `interpolate_pos_encoding=True` does), and each map is cropped back to the input's extent,
+    rounded up: 480x640 gives 120x160, 60x80, 30x40, 15x20. Zero is the mean colour after normalisation; tokens
+    next to the bottom/right border attend to padded tokens in their mask unit (and in the global stages), so
+    their features differ a little from those of an unpadded input. Sizes that need no padding give exactly
+    `HieraModel(..., interpolate_pos_encoding=True)`'s maps.
     """
 
     def __init__(self, config: HieraConfig):
         super().__init__(config)
+        if not config.out_features:
+            raise ValueError(f"out_features/out_indices name no stage: choose from {config.stage_names}.")
         self.num_features = [config.embed_dim] + config.stage_widths
         self.hiera = HieraModel(config, add_pooling_layer=False)
         self.hidden_states_norms = nn.ModuleDict(
@@ -910,26 +1020,58 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
     def get_input_embeddings(self) -> HieraPatchEmbeddings:
         return self.hiera.embeddings.patch_embeddings
 
+    @property
+    def channels(self) -> BackboneChannels:
+        """Channels of each map in `out_features`."""
+        return BackboneChannels(super().channels, self.out_features, self.stage_names)
+
+    def stage_strides(self) -> list[list[int]]:
+        """Per entry of `stage_names`, the stride of its map in input pixels (frames), per dimension."""
+        config = self.config
+        return [
+            [
+                p * q ** min(max(index - 1, 0), config.num_query_pool)
+                for p, q in zip(config.patch_stride, config.query_stride)
+            ]
+            for index in range(len(self.stage_names))
+        ]
+
+    def pad(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Zero-pad checked pixels (processor layout) at the end of each size up to a multiple of the mask units."""
+        config = self.config
+        unit = [s * m for s, m in zip(config.patch_stride, config.masked_unit_size)]
+        size = (pixel_values.shape[1], *pixel_values.shape[3:]) if config.is_video else pixel_values.shape[2:]
+        padding = [(-s) % u for s, u in zip(size, unit)]
+        if not any(padding):
+            return pixel_values
+        # F.pad lists (start, end) pairs from the last dimension backwards; video channels sit between T and H.
+        pairs = [(0, amount) for amount in reversed(padding)]
+        if config.is_video:
+            pairs.insert(2, (0, 0))
+        return F.pad(pixel_values, [value for pair in pairs for value in pair])
+
     @can_return_tuple
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        interpolate_pos_encoding: bool | None = None,
-        **kwargs: Unpack[TransformersKwargs],
-    ) -> BackboneOutput:
+    def forward(self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> BackboneOutput:
+        r"""
+        pixel_values: `(batch, channels, height, width)` for images, `(batch, frames, channels, height, width)`
+            for videos, any size of at least one patch stride.
+        """
+        check_pixel_values(self.config, pixel_values, "padded")
         return_hidden_states = self._requested("hidden_states", kwargs)
+        size = (pixel_values.shape[1], *pixel_values.shape[3:]) if self.config.is_video else pixel_values.shape[2:]
         outputs = self.hiera(
-            pixel_values,
-            interpolate_pos_encoding=interpolate_pos_encoding,
+            self.pad(pixel_values),
+            interpolate_pos_encoding=True,
             **{**kwargs, "output_hidden_states": True},  # the maps are the stage outputs
         )
-        feature_maps = tuple(
-            self.hidden_states_norms[stage](hidden).movedim(-1, 1).contiguous()  # (B, C_i, *grid_i)
-            for stage, hidden in zip(self.stage_names, outputs.reshaped_hidden_states)
-            if stage in self.out_features
-        )
+        feature_maps = []
+        for stage, hidden, stride in zip(self.stage_names, outputs.reshaped_hidden_states, self.stage_strides()):
+            if stage in self.out_features:
+                extent = [slice(0, -(-s // t)) for s, t in zip(size, stride)]  # ceil: a partly real token counts
+                hidden = hidden[(slice(None), *extent)]  # (B, *grid_i, C) cropped to the input
+                feature_maps.append(self.hidden_states_norms[stage](hidden).movedim(-1, 1).contiguous())
         return BackboneOutput(
-            feature_maps=feature_maps,
+            feature_maps=tuple(feature_maps),  # each (B, C_i, *grid_i)
             hidden_states=outputs.hidden_states if return_hidden_states else None,
             attentions=outputs.attentions,
         )

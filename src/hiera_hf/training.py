@@ -21,21 +21,15 @@ def load_model(
     """A model from a preset name (random init), a local folder or a Hub id.
 
     `config_overrides`: a dict or JSON object string of config fields (e.g. `{"embed_dim": 32, "depths": [1, 1, 2,
-    1], "image_size": [64, 64]}`). `config_kwargs` (labels, ...) are set on the config too. A classifier loaded from
-    an MAE folder gets `num_query_pool=3` back (a pooling at every stage transition): the official recipe
-    fine-tunes with three pooling stages (MAE pre-trains with two); the weights are the same either way. A head whose size differs is re-initialised.
+    1], "image_size": [64, 64]}`). `config_kwargs` (labels, ...) are set on the config too. From a folder, a new
+    `image_size`/`num_frames` interpolates the position embeddings and an MAE folder loads into other classes with
+    three query poolings (see `HieraPreTrainedModel.from_pretrained`); a head whose size differs is re-initialised.
     """
     overrides = json.loads(config_overrides) if isinstance(config_overrides, str) else dict(config_overrides or {})
     overrides.update(config_kwargs)
     if name_or_path in PRESETS:
         return model_class(HieraConfig.from_preset(name_or_path, for_pretraining=for_pretraining, **overrides))
-    config = HieraConfig.from_pretrained(name_or_path)
-    if not for_pretraining and "HieraForPreTraining" in (config.architectures or []):
-        overrides.setdefault("num_query_pool", len(config.depths) - 1)  # 3 for the official 4-stage models
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    config = HieraConfig.from_dict(config.to_dict())  # re-validate after the overrides
-    return model_class.from_pretrained(name_or_path, config=config, ignore_mismatched_sizes=True)
+    return model_class.from_pretrained(name_or_path, ignore_mismatched_sizes=True, **overrides)
 
 
 _ENCODER_LAYER = re.compile(r"encoder\.stages\.(\d+)\.layers\.(\d+)\.")
@@ -58,7 +52,8 @@ def layerwise_lr_groups(model, learning_rate: float, weight_decay: float, layer_
     Layer `l` of `L` gets `learning_rate * layer_decay ** (L + 1 - l)` (the head `l = L + 1` gets the full rate);
     biases, norms, position embeddings and the mask token get no weight decay.
     """
-    depths = list(model.config.depths)
+    config = getattr(model.config, "backbone_config", None) or model.config  # a dense model's Hiera backbone
+    depths = list(config.depths)
     num_layers = sum(depths)
     groups: dict[tuple[int, bool], dict] = {}
     for name, param in model.named_parameters():
