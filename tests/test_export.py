@@ -79,6 +79,29 @@ def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video):
             torch.testing.assert_close(program_output, reference, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("video", [False, True])
+def test_exported_backbone_takes_other_sizes(tmp_path, video):
+    """Backbone files have dynamic height, width and frames: multiples of the mask unit (32 pixels, 2 frames)."""
+    config = small_config(video, out_features=["stage1", "stage2", "stage3", "stage4"])
+    folder = saved_model(tmp_path / "model", config, "backbone")
+    report = export(str(folder), tmp_path / "out")
+    assert set(report["dynamic_axes"]) == ({0, 1, 3, 4} if video else {0, 2, 3})
+    model = hiera_class_for(config, "backbone").from_pretrained(folder).eval()
+    session = onnx_session(tmp_path / "out" / "model.onnx")
+    program = torch.export.load(str(tmp_path / "out" / "model.pt2")).module()
+    shapes = [(1, 6, 3, 96, 64), (2, 4, 3, 64, 128)] if video else [(1, 3, 96, 160), (2, 3, 224, 64)]
+    for shape in shapes:
+        pixels = torch.randn(shape)
+        with torch.no_grad():
+            expected = model(pixels).feature_maps
+            from_program = program(pixels)
+        from_onnx = session.run(None, {"pixel_values": pixels.numpy()})
+        for reference, onnx_output, program_output in zip(expected, from_onnx, from_program):
+            assert onnx_output.shape == tuple(reference.shape)
+            torch.testing.assert_close(torch.from_numpy(onnx_output), reference, atol=1e-4, rtol=0)
+            torch.testing.assert_close(program_output, reference, atol=1e-5, rtol=0)
+
+
 def test_onnx_classifier_returns_what_the_pipelines_return(tmp_path):
     rng = np.random.default_rng(0)
     image_folder = saved_model(tmp_path / "image", small_config(), "classification")

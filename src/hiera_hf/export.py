@@ -7,7 +7,10 @@
 MODEL is a folder, a Hub id or a preset (random weights). The task comes from the folder's architecture:
 classifiers give `logits`, `HieraModel` gives `last_hidden_state` (and `pooler_output`), `HieraBackbone` its feature
 maps; an MAE folder exports its encoder with `--task base` or `--task backbone`. Every file has a dynamic batch
-axis; the spatial size is the config's (`image_size`, `num_frames`).
+axis. Classifiers and base models take the config's size (`image_size`, `num_frames`); backbones take any height,
+width (and frame count) that are multiples of the mask unit, `patch_stride * masked_unit_size` (32 pixels and 2
+frames for the presets), from two units up (64 pixels, 4 frames): pad other sizes to that, as `HieraBackbone` does
+in PyTorch.
 
 Written to OUTPUT_DIR, completely or not at all: `model.onnx` (+ `model_int8.onnx` with `--int8`), `model.pt2`,
 `config.json`, the processor's file, `export_report.json`. Before the folder is moved into place, the ONNX file and
@@ -93,23 +96,37 @@ def load_for_export(model_name_or_path: str, task: str | None = None):
     return model.eval(), processor_for(model.config, model_name_or_path), task
 
 
-def example_input(config: HieraConfig, batch_size: int, seed: int = 0) -> torch.Tensor:
+def example_input(config: HieraConfig, batch_size: int, seed: int = 0, extra_units=(0, 0)) -> torch.Tensor:
+    """Random pixels at the config's size, or `extra_units` mask units taller and wider."""
     generator = torch.Generator().manual_seed(seed)
     frames = (config.num_frames,) if config.is_video else ()
-    return torch.randn(batch_size, *frames, config.num_channels, *config.image_size, generator=generator)
+    units = [s * m for s, m in zip(config.patch_stride[-2:], config.masked_unit_size[-2:])]
+    size = [s + extra * unit for s, extra, unit in zip(config.image_size, extra_units, units)]
+    return torch.randn(batch_size, *frames, config.num_channels, *size, generator=generator)
 
 
-def _dynamic_batch() -> dict:
-    return {"pixel_values": {0: torch.export.Dim("batch", min=1, max=4096)}}
+def dynamic_shapes(config: HieraConfig, task: str) -> dict:
+    """A dynamic batch axis; for backbones also dynamic spatial axes, as multiples of the mask unit in pixels.
+
+    Multiples, and at least two units: with sizes left free (the backbone pads them in PyTorch) `torch.export`'s
+    shape solver emits guards it cannot prove for every size and gives up; one unit specialises a size-1 axis.
+    """
+    axes = {0: torch.export.Dim("batch", min=1, max=4096)}
+    if task == "backbone":
+        names = ("frames", "height", "width") if config.is_video else ("height", "width")
+        positions = (1, 3, 4) if config.is_video else (2, 3)
+        for name, position, stride, unit in zip(names, positions, config.patch_stride, config.masked_unit_size):
+            axes[position] = stride * unit * torch.export.Dim(f"{name}_units", min=2, max=256)
+    return {"pixel_values": axes}
 
 
 def export_onnx(module: ExportableHiera, example: torch.Tensor, path: Path) -> None:
-    """ONNX through `torch.onnx.export(dynamo=True)`, with a dynamic batch axis."""
+    """ONNX through `torch.onnx.export(dynamo=True)`, with the axes of `dynamic_shapes` dynamic."""
     program = torch.onnx.export(
         module,
         (example,),
         dynamo=True,
-        dynamic_shapes=_dynamic_batch(),
+        dynamic_shapes=dynamic_shapes(module.model.config, module.task),
         input_names=["pixel_values"],
         output_names=module.output_names,
         verbose=False,
@@ -118,8 +135,9 @@ def export_onnx(module: ExportableHiera, example: torch.Tensor, path: Path) -> N
 
 
 def export_program(module: ExportableHiera, example: torch.Tensor, path: Path) -> None:
-    """A `torch.export` program (`.pt2`, load with `torch.export.load(path).module()`), dynamic batch axis."""
-    torch.export.save(torch.export.export(module, (example,), dynamic_shapes=_dynamic_batch()), str(path))
+    """A `torch.export` program (`.pt2`, load with `torch.export.load(path).module()`), axes as `dynamic_shapes`."""
+    program = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes(module.model.config, module.task))
+    torch.export.save(program, str(path))
 
 
 def onnx_session(path: str | os.PathLike, threads: int | None = None):
@@ -132,12 +150,15 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
 
 
 def verify(module: ExportableHiera, folder: Path, config: HieraConfig, batch_sizes=(1, 3)) -> dict:
-    """Largest difference of the written ONNX file and program from PyTorch, at each batch size; raises above ATOL."""
+    """Largest difference of the written ONNX file and program from PyTorch, at each batch size (backbones: the
+    second one also at another spatial size); raises above ATOL."""
     session = onnx_session(folder / "model.onnx")
     program = torch.export.load(str(folder / "model.pt2")).module() if (folder / "model.pt2").exists() else None
     report = {}
     for batch_size in batch_sizes:
         pixels = example_input(config, batch_size, seed=batch_size)
+        if module.task == "backbone" and batch_size != batch_sizes[0]:
+            pixels = example_input(config, batch_size, seed=batch_size, extra_units=(1, 2))
         with torch.no_grad():
             expected = module(pixels)
             expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
@@ -260,7 +281,9 @@ def export(
     calibration = folder_inputs(calibration_dir, processor, is_video) if int8 and calibration_dir else None
     validation = folder_inputs(validation_dir, processor, is_video) if int8 and validation_dir else None
     module = ExportableHiera(model, task)
+    axes = dynamic_shapes(model.config, task)["pixel_values"]
     report = {"model": str(model_name_or_path), "task": task, "outputs": module.output_names}
+    report["dynamic_axes"] = {position: str(dim) for position, dim in axes.items()}
     with atomic_folder(output_dir, overwrite=overwrite) as staging:
         example = example_input(model.config, 2)
         export_onnx(module, example, staging / "model.onnx")

@@ -216,7 +216,7 @@ class HieraEmbeddings(nn.Module):
     @staticmethod
     def _resize_table(table: torch.Tensor, old: list[int], new: list[int]) -> torch.Tensor:
         """Interpolate a `(1, prod(old), C)` table laid out on grid `old` to grid `new`."""
-        if list(old) == list(new):
+        if not torch.compiler.is_exporting() and list(old) == list(new):  # exported: any size, always resize
             return table
         channels = table.shape[-1]
         table = table.reshape(1, *old, channels).movedim(-1, 1)
@@ -231,8 +231,9 @@ class HieraEmbeddings(nn.Module):
             return self._resize_table(self.position_embeddings, trained, grid)
         spatial = self._resize_table(self.position_embeddings, trained[1:], grid[1:])
         temporal = self._resize_table(self.temporal_position_embeddings, trained[:1], grid[:1])
-        # official: spatial.repeat over time + temporal.repeat_interleave over space.
-        return spatial.repeat(1, grid[0], 1) + temporal.repeat_interleave(math.prod(grid[1:]), dim=1)
+        # official: spatial.repeat over time + temporal.repeat_interleave over space; the same sums, broadcast
+        # (1, 1, H'*W', C) + (1, T', 1, C), which exports with a dynamic grid (repeat_interleave did not to ONNX).
+        return (spatial[:, None] + temporal[:, :, None]).flatten(1, 2)
 
     def resize(self, grid: list[int]) -> None:
         """Replace the tables by their interpolation to token `grid` (the caller updates the config's size)."""
@@ -1041,9 +1042,9 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         config = self.config
         unit = [s * m for s, m in zip(config.patch_stride, config.masked_unit_size)]
         size = (pixel_values.shape[1], *pixel_values.shape[3:]) if config.is_video else pixel_values.shape[2:]
-        padding = [(-s) % u for s, u in zip(size, unit)]
-        if not any(padding):
-            return pixel_values
+        # Always pad (by 0 where nothing is missing), written as round-up-to-a-multiple: torch.export keeps symbolic
+        # sizes then simple enough to reason about (a `% unit` form made its shape solver run for many minutes).
+        padding = [(s + u - 1) // u * u - s for s, u in zip(size, unit)]
         # F.pad lists (start, end) pairs from the last dimension backwards; video channels sit between T and H.
         pairs = [(0, amount) for amount in reversed(padding)]
         if config.is_video:
