@@ -55,3 +55,29 @@ def test_benchmark_deploy_smoke(tmp_path):
     peers = {row["peer"] for row in rows}
     assert {"ONNX Runtime fp32", "ONNX Runtime int8 (dynamic)", "hiera_hf PyTorch (SDPA)", "timm"} <= peers
     assert all(row["rate"] > 0 for row in rows)
+
+
+def test_benchmark_dense_smoke(tmp_path):
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks/benchmark.py"),
+        "--quick",
+        "--sections",
+        "dense",
+        "--video",
+        "no",
+    ]
+    result = subprocess.run(command + ["--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((tmp_path / "cpu_fp32_base_quick.json").read_text())["rows"]
+    assert {row["section"] for row in rows} == {
+        "hiera_base backbone 64x64",
+        "hiera_base backbone 96x96",
+        "hiera_base backbone training step 96x96 (memory)",
+    }
+    peers = {row["peer"] for row in rows}
+    assert {"hiera_hf HieraBackbone", "official return_intermediates", "timm features_only"} <= peers
+    memory = [row for row in rows if row["section"].endswith("(memory)")]
+    assert len(memory) == 2 and all(row["memory_MB"] > 0 for row in memory)
+    plain, checkpointed = sorted(memory, key=lambda row: row["peer"])
+    assert checkpointed["saved_activations_MB"] < plain["saved_activations_MB"]  # checkpointing keeps less

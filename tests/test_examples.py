@@ -102,6 +102,31 @@ def test_segmentation_script_learns_shapes(demo_data, tmp_path):
         np.testing.assert_array_equal(predicted, classes)
 
 
+def test_segmentation_backbone_from_a_folder(tmp_path):
+    """--model_name_or_path FOLDER: UperNet's backbone holds the folder's encoder weights, its position embeddings
+    interpolated to --crop_size, and an MAE folder's third query pooling is back."""
+    from types import SimpleNamespace
+
+    from hiera_hf import HieraForPreTraining, HieraModel
+
+    mae = HieraForPreTraining(HieraModel.config_class.from_preset("hiera_tiny_224", for_pretraining=True))
+    mae.save_pretrained(tmp_path / "mae")
+    arguments = SimpleNamespace(
+        model_name_or_path=str(tmp_path / "mae"), config_overrides=None, head_config_overrides='{"hidden_size": 32}'
+    )
+    model = load(SEGMENTATION_SCRIPT).build_model(arguments, 96, {0: "background", 1: "thing"})
+    backbone = model.backbone
+    assert backbone.config.num_query_pool == 3 and list(backbone.config.image_size) == [96, 96]
+    assert backbone.out_features == ["stage1", "stage2", "stage3", "stage4"]
+    assert model.config.num_labels == 2
+    ours, saved = backbone.hiera.state_dict(), mae.hiera.state_dict()
+    for name, value in saved.items():
+        if "position_embeddings" in name:
+            assert ours[name].shape[1] == 24 * 24  # 96 / 4 tokens per side
+        else:
+            torch.testing.assert_close(ours[name], value, atol=0, rtol=0)
+
+
 def test_mixup_and_cutmix_mix_every_training_batch_and_no_evaluation_batch(demo_data, tmp_path, monkeypatch):
     """The paper's fine-tuning setup: a model loaded from a folder (eval mode), 2 DataLoader workers, evaluation
     every epoch. Every training batch is mixed (soft labels), no evaluation batch is."""
