@@ -7,6 +7,7 @@ in the sub-folders put this folder on `sys.path` and import from here.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -143,34 +144,32 @@ def train_and_evaluate(trainer, training_args, extra_eval_metrics=None) -> dict:
     return metrics
 
 
+METRICS = Path(__file__).resolve().parent / "metrics"
+
+
+@functools.cache
+def load_metric(name: str):
+    """One of the project's `evaluate` metric modules (`examples/metrics/<name>/<name>.py`), loaded from its path:
+    nothing is downloaded (`evaluate.load("accuracy")` would fetch a script from the Hub). In memory: processes that
+    compute at once do not share a cache file."""
+    import evaluate
+
+    return evaluate.load(str(METRICS / name), keep_in_memory=True)
+
+
 def top_k_accuracy(eval_pred, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
-    """`Trainer` `compute_metrics`: top-1 and top-5 accuracy, computed locally (no `evaluate` download)."""
+    """`Trainer` `compute_metrics`: top-1 and top-5 accuracy (the top_k_accuracy metric module)."""
     logits, labels = eval_pred
     logits = logits[0] if isinstance(logits, tuple) else logits
-    order = np.argsort(-logits, axis=-1)
-    metrics = {}
-    for k in ks:
-        if k <= logits.shape[-1]:
-            metrics[f"top{k}_accuracy"] = float((order[:, :k] == labels[:, None]).any(axis=1).mean())
-    return metrics
+    return load_metric("top_k_accuracy").compute(predictions=logits, references=labels, k=ks)
 
 
 def mean_iou(predictions, labels, id2label: dict[int, str], ignore_index: int = 255) -> dict[str, float]:
-    """Mean IoU, pixel accuracy and per-class IoU of class-id maps `(N, H, W)`, pixels at `ignore_index` left out.
-
-    Classes absent from both the predictions and the labels are left out of the mean (as `evaluate`'s mean_iou).
-    """
-    predictions, labels = np.asarray(predictions).ravel(), np.asarray(labels).ravel()
-    valid = labels != ignore_index
-    num_labels = len(id2label)
-    confusion = np.bincount(labels[valid] * num_labels + predictions[valid], minlength=num_labels**2)
-    confusion = confusion.reshape(num_labels, num_labels)  # rows: truth, columns: prediction
-    intersection = np.diag(confusion)
-    union = confusion.sum(0) + confusion.sum(1) - intersection
-    iou = np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
-    metrics = {"mean_iou": float(np.nanmean(iou)), "pixel_accuracy": float(intersection.sum() / confusion.sum())}
-    metrics.update({f"iou_{id2label[index]}": float(value) for index, value in enumerate(iou)})
-    return metrics
+    """Mean IoU, pixel accuracy and per-class IoU of class-id maps `(N, H, W)` (the mean_iou metric module)."""
+    names = [id2label[index] for index in range(len(id2label))]
+    return load_metric("mean_iou").compute(
+        predictions=predictions, references=labels, num_labels=len(names), ignore_index=ignore_index, label_names=names
+    )
 
 
 def soft_target_cross_entropy(outputs, labels, num_items_in_batch=None) -> torch.Tensor:

@@ -11,7 +11,8 @@
 checkpoint, or the output of `examples/pretraining/run_mae.py`). Training transforms: RandomResizedCrop and a
 horizontal flip, optionally RandAugment, mixup/cutmix and label smoothing (`--label_smoothing_factor`), as in the
 paper's fine-tuning recipe; `--layer_decay` enables layer-wise learning-rate decay. Evaluation uses the image
-processor (the official evaluation transform). Top-1/top-5 accuracy is computed locally (no `evaluate` download).
+processor (the official evaluation transform). Top-1/top-5 accuracy comes from the
+`examples/metrics/top_k_accuracy` evaluate module (loaded from its path: no download).
 Mixup/CutMix mix every training batch (in the training step) and no evaluation batch; the per-image augmentation
 is seeded per (seed, epoch, image), so a resumed run sees the same augmented images as an uninterrupted one.
 """
