@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,3 +306,157 @@ def video_clip_dataset(samples, processor, label2id: dict[str, int] | None, trai
         return {"pixel_values": pixel_values} | ({"labels": label2id[name]} if label2id is not None else {})
 
     return SeededDataset(samples, clip, seed)
+
+
+# ---- sharded, resumable inference (evaluation, feature extraction) --------------------------------------------------
+
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jpe", ".tif", ".tiff")
+
+
+def class_folder_files(data_dir: str, extensions: tuple[str, ...]) -> dict[str, list[str]]:
+    """`{class: [paths]}` of `<data_dir>/<class>/<file>` (sorted; classes without such files left out); a missing or
+    empty folder is a `ValueError`."""
+    if data_dir is None or not os.path.isdir(data_dir):
+        raise ValueError(f"--data_dir {data_dir!r} is not a directory (expected <dir>/<class>/<file>).")
+    files = {}
+    for name in sorted(d for d in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, d))):
+        paths = sorted(f for f in os.listdir(os.path.join(data_dir, name)) if f.lower().endswith(extensions))
+        if paths:
+            files[name] = [os.path.join(data_dir, name, f) for f in paths]
+    if not files:
+        raise ValueError(f"No files ({', '.join(extensions)}) under {data_dir!r}/<class>/.")
+    return files
+
+
+class ReadableSamples(torch.utils.data.Dataset):
+    """`samples[i] = (source, label)` through `processor`: `{"index", "label", "pixel_values"}`, or `{"index",
+    "error"}` when the source cannot be read (a broken file is counted and listed, never a crash of the whole run).
+
+    Sources: image or video paths, or row indices of `dataset` (its `image_column`). Videos give
+    `views = (num_clips, num_crops)` views each.
+    """
+
+    def __init__(self, samples, processor, is_video: bool, dataset=None, image_column: str = "image", views=(1, 1)):
+        self.samples, self.processor, self.is_video = samples, processor, is_video
+        self.dataset, self.image_column, self.views = dataset, image_column, views
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        source, label = self.samples[index]
+        try:
+            if self.dataset is not None:
+                inputs = self.processor(self.dataset[source][self.image_column], return_tensors="pt")
+            elif self.is_video:
+                num_clips, num_crops = self.views
+                inputs = self.processor(source, num_clips=num_clips, num_crops=num_crops, return_tensors="pt")
+            else:
+                from PIL import Image
+
+                with Image.open(source) as image:
+                    inputs = self.processor(image, return_tensors="pt")
+        except Exception as error:
+            return {"index": index, "error": f"{source}: {type(error).__name__}: {error}"}
+        return {"index": index, "label": label, "pixel_values": inputs.pixel_values}
+
+
+def collate_readable(items: list[dict]) -> dict:
+    good = [item for item in items if "error" not in item]
+    return {
+        "index": [item["index"] for item in good],
+        "label": [item["label"] for item in good],
+        "pixel_values": torch.cat([item["pixel_values"] for item in good]) if good else None,
+        "errors": [(item["index"], item["error"]) for item in items if "error" in item],
+    }
+
+
+class ChunkedRun:
+    """Run a model over `num_samples` examples in chunks of `chunk_size` consecutive indices, sharded over processes
+    and resumable, with every example counted exactly once.
+
+    Chunk `c` belongs to process `c % num_processes` and runs in batches from its start (so results do not depend on
+    the number of processes); a finished chunk is written in one step to `<output_dir>/chunks/chunk-<c>.npz`, so a
+    kill leaves whole chunks only, and `resume=True` skips them. `read_all()` (main process, after all are done)
+    loads every chunk once and checks that the indices cover each example exactly once.
+    """
+
+    def __init__(self, output_dir, num_samples: int, chunk_size: int, process_index: int = 0, num_processes: int = 1):
+        self.folder = Path(output_dir) / "chunks"
+        self.num_samples, self.chunk_size = num_samples, chunk_size
+        self.num_chunks = -(-num_samples // chunk_size)
+        self.mine = [c for c in range(self.num_chunks) if c % num_processes == process_index]
+
+    def path(self, chunk: int) -> Path:
+        return self.folder / f"chunk-{chunk:06d}.npz"
+
+    def indices(self, chunk: int) -> range:
+        return range(chunk * self.chunk_size, min(self.num_samples, (chunk + 1) * self.chunk_size))
+
+    def todo(self, resume: bool) -> list[int]:
+        """This process's chunks still to run (without `resume`, earlier results are removed first)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            for chunk in self.mine:
+                self.path(chunk).unlink(missing_ok=True)
+        return [chunk for chunk in self.mine if not self.path(chunk).exists()]
+
+    def run(self, dataset, chunks: list[int], batch_size: int, num_workers: int, step):
+        """Yield `(chunk, result)` as each chunk finishes and is written. `step(pixel_values, batch)` returns a dict
+        of per-example arrays; `result` holds them concatenated, with `indices`, `labels`, the skipped examples and
+        the seconds spent in `step` (the model) and in the whole chunk (with decoding). One DataLoader runs over all
+        the chunks, so its workers decode ahead across chunk ends."""
+        batches, owner = [], []
+        for chunk in chunks:
+            indices = list(self.indices(chunk))
+            for start in range(0, len(indices), batch_size):
+                batches.append(indices[start : start + batch_size])
+                owner.append(chunk)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate_readable
+        )
+        parts, chunk_start = None, time.perf_counter()
+        for position, batch in enumerate(loader):
+            if parts is None:
+                parts = {"indices": [], "labels": [], "skipped": [], "model_seconds": 0.0, "outputs": {}}
+            parts["skipped"] += batch["errors"]
+            if batch["pixel_values"] is not None:
+                start = time.perf_counter()
+                with torch.inference_mode():
+                    outputs = step(batch["pixel_values"], batch)
+                parts["model_seconds"] += time.perf_counter() - start
+                parts["indices"] += batch["index"]
+                parts["labels"] += batch["label"]
+                for name, values in outputs.items():
+                    parts["outputs"].setdefault(name, []).append(np.asarray(values))
+            if position + 1 == len(batches) or owner[position + 1] != owner[position]:  # the chunk's last batch
+                result = {name: np.concatenate(values) for name, values in parts["outputs"].items()}
+                result.update(
+                    indices=np.asarray(parts["indices"], dtype=np.int64),
+                    labels=np.asarray(parts["labels"], dtype=np.int64),
+                    skipped_indices=np.asarray([index for index, _ in parts["skipped"]], dtype=np.int64),
+                    skipped_errors=np.asarray([error for _, error in parts["skipped"]], dtype=str),
+                    model_seconds=np.float64(parts["model_seconds"]),
+                    chunk_seconds=np.float64(time.perf_counter() - chunk_start),
+                )
+                for error in result["skipped_errors"]:
+                    warnings.warn(f"Skipped an unreadable file: {error}", stacklevel=2)
+                self.write(owner[position], result)
+                yield owner[position], result
+                parts, chunk_start = None, time.perf_counter()
+
+    def write(self, chunk: int, result: dict) -> None:
+        temporary = self.folder / f".{self.path(chunk).name}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as file:
+            np.savez(file, **result)
+        os.replace(temporary, self.path(chunk))  # all or nothing
+
+    def read_all(self) -> list[dict]:
+        chunks = [dict(np.load(self.path(chunk))) for chunk in range(self.num_chunks)]
+        counted = np.concatenate([c["indices"] for c in chunks] + [c["skipped_indices"] for c in chunks])
+        if len(counted) != self.num_samples or len(np.unique(counted)) != self.num_samples:
+            raise RuntimeError(
+                f"{len(counted)} results ({len(np.unique(counted))} distinct) for {self.num_samples} examples."
+            )
+        return chunks

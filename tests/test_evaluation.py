@@ -18,7 +18,7 @@ from helpers import randomize_, small_config
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
-from hiera_examples import load_script  # noqa: E402
+from hiera_examples import IMAGE_EXTENSIONS, load_script  # noqa: E402
 
 SCRIPT = EXAMPLES / "evaluation" / "run_evaluation.py"
 DIGITS = {i: str(i) for i in range(10)}
@@ -114,9 +114,9 @@ def test_labels_by_name_or_wordnet_id_and_clear_errors(tmp_path):
         main.match_classes(["cat", "dog", "3"], DIGITS)
     (tmp_path / "empty" / "cat").mkdir(parents=True)
     with pytest.raises(ValueError, match="No files"):
-        main.folder_samples(str(tmp_path / "empty"), main.IMAGE_EXTENSIONS, DIGITS)
+        main.folder_samples(str(tmp_path / "empty"), IMAGE_EXTENSIONS, DIGITS)
     with pytest.raises(ValueError, match="is not a directory"):
-        main.folder_samples(str(tmp_path / "missing"), main.IMAGE_EXTENSIONS, DIGITS)
+        main.folder_samples(str(tmp_path / "missing"), IMAGE_EXTENSIONS, DIGITS)
 
 
 def test_mismatched_folder_fails_before_any_model_work(digits, tmp_path):

@@ -30,7 +30,6 @@ import os
 import re
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +45,8 @@ from hiera_hf.training import processor_for
 from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
-from hiera_examples import load_metric  # noqa: E402
+from hiera_examples import IMAGE_EXTENSIONS, ChunkedRun, ReadableSamples, class_folder_files, load_metric  # noqa: E402
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jpe", ".tif", ".tiff")
 # ImageNet-1k top-1 (fine-tuned checkpoints) and Kinetics-400 top-1 (5 clips x 3 crops) reported in the paper.
 PAPER_TOP1 = {
     "hiera_tiny_224": 82.8,
@@ -96,18 +94,9 @@ def match_classes(class_names: list[str], id2label: dict[int, str]) -> dict[str,
 
 def folder_samples(data_dir: str, extensions: tuple[str, ...], id2label: dict[int, str]) -> list[tuple[str, int]]:
     """`(path, label id)` for `<data_dir>/<class>/<file>`, sorted; errors for an empty folder or unmatched classes."""
-    if not os.path.isdir(data_dir):
-        raise ValueError(f"--data_dir {data_dir!r} is not a directory (expected <dir>/<class>/<file>).")
-    classes = sorted(d for d in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, d)))
-    files = {
-        name: sorted(f for f in os.listdir(os.path.join(data_dir, name)) if f.lower().endswith(extensions))
-        for name in classes
-    }
-    classes = [name for name in classes if files[name]]
-    if not classes:
-        raise ValueError(f"No files ({', '.join(extensions)}) under {data_dir!r}/<class>/.")
-    mapping = match_classes(classes, id2label)
-    return [(os.path.join(data_dir, name, file), mapping[name]) for name in classes for file in files[name]]
+    files = class_folder_files(data_dir, extensions)
+    mapping = match_classes(list(files), id2label)
+    return [(path, mapping[name]) for name, paths in files.items() for path in paths]
 
 
 def dataset_samples(args, id2label: dict[int, str]):
@@ -130,112 +119,8 @@ def dataset_samples(args, id2label: dict[int, str]):
     return [(index, mapping[names[label]]) for index, label in enumerate(dataset[args.label_column])], dataset
 
 
-class EvaluationSet(torch.utils.data.Dataset):
-    """`{"index", "label", "pixel_values"}` per sample, or `{"index", "error"}` when the file cannot be read."""
-
-    def __init__(self, samples, processor, is_video: bool, dataset=None, image_column: str = "image", views=(1, 1)):
-        self.samples, self.processor, self.is_video = samples, processor, is_video
-        self.dataset, self.image_column, self.views = dataset, image_column, views
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> dict:
-        source, label = self.samples[index]
-        try:
-            if self.dataset is not None:
-                inputs = self.processor(self.dataset[source][self.image_column], return_tensors="pt")
-            elif self.is_video:
-                num_clips, num_crops = self.views
-                inputs = self.processor(source, num_clips=num_clips, num_crops=num_crops, return_tensors="pt")
-            else:
-                from PIL import Image
-
-                with Image.open(source) as image:
-                    inputs = self.processor(image, return_tensors="pt")
-        except Exception as error:  # a broken file is counted and listed, never a crash of the whole run
-            return {"index": index, "error": f"{source}: {type(error).__name__}: {error}"}
-        return {"index": index, "label": label, "pixel_values": inputs.pixel_values}
-
-
-def collate(items: list[dict]) -> dict:
-    good = [item for item in items if "error" not in item]
-    return {
-        "index": [item["index"] for item in good],
-        "label": [item["label"] for item in good],
-        "pixel_values": torch.cat([item["pixel_values"] for item in good]) if good else None,
-        "errors": [(item["index"], item["error"]) for item in items if "error" in item],
-    }
-
-
-# ---- sharded, resumable evaluation ---------------------------------------------------------------------------------
-
-
-def chunk_path(output_dir: Path, chunk: int) -> Path:
-    return output_dir / "chunks" / f"chunk-{chunk:06d}.npz"
-
-
-def chunk_indices(chunk: int, chunk_size: int, num_samples: int) -> range:
-    return range(chunk * chunk_size, min(num_samples, (chunk + 1) * chunk_size))
-
-
-def evaluate_chunks(model, dataset, chunks: list[int], args, device, views: int):
-    """Yield `(chunk, result)` as each chunk finishes: the logits of its examples, in batches from the chunk's start,
-    and the unreadable ones. One DataLoader over all the chunks, so its workers decode ahead across chunk ends."""
-    batches, owner = [], []
-    for chunk in chunks:
-        indices = list(chunk_indices(chunk, args.chunk_size, len(dataset)))
-        for start in range(0, len(indices), args.batch_size):
-            batches.append(indices[start : start + args.batch_size])
-            owner.append(chunk)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=batches, num_workers=args.num_workers, collate_fn=collate
-    )
-    result, chunk_start = None, time.perf_counter()
-    for position, batch in enumerate(loader):
-        if result is None:
-            result = {"indices": [], "labels": [], "logits": [], "skipped": [], "model_seconds": 0.0}
-        result["skipped"] += batch["errors"]
-        if batch["pixel_values"] is not None:
-            start = time.perf_counter()
-            with torch.inference_mode():
-                output = model(batch["pixel_values"].to(device)).logits.float()
-            output = output.view(len(batch["index"]), views, -1).mean(1)  # average the views of each video
-            result["model_seconds"] += time.perf_counter() - start
-            result["indices"] += batch["index"]
-            result["labels"] += batch["label"]
-            result["logits"].append(output.cpu().numpy())
-        if position + 1 == len(batches) or owner[position + 1] != owner[position]:  # the chunk's last batch
-            logits = result["logits"]
-            yield (
-                owner[position],
-                {
-                    "indices": np.asarray(result["indices"], dtype=np.int64),
-                    "labels": np.asarray(result["labels"], dtype=np.int64),
-                    "logits": np.concatenate(logits) if logits else np.zeros((0, model.config.num_labels), np.float32),
-                    "skipped_indices": np.asarray([index for index, _ in result["skipped"]], dtype=np.int64),
-                    "skipped_errors": np.asarray([error for _, error in result["skipped"]], dtype=str),
-                    "model_seconds": np.float64(result["model_seconds"]),
-                    "chunk_seconds": np.float64(time.perf_counter() - chunk_start),  # decoding, preprocessing, model
-                },
-            )
-            result, chunk_start = None, time.perf_counter()
-
-
-def write_chunk(path: Path, result: dict) -> None:
-    """All or nothing: a kill leaves either the finished chunk or no file (never a partial one)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as file:
-        np.savez(file, **result)
-    os.replace(temporary, path)
-
-
-def summarise(output_dir: Path, num_chunks: int, samples, id2label: dict[int, str]) -> dict:
-    """Read every chunk once, check that each example is counted exactly once, and compute the metrics."""
-    chunks = [dict(np.load(chunk_path(output_dir, chunk))) for chunk in range(num_chunks)]
-    indices = np.concatenate([c["indices"] for c in chunks] + [c["skipped_indices"] for c in chunks])
-    if len(indices) != len(samples) or len(np.unique(indices)) != len(samples):
-        raise RuntimeError(f"{len(indices)} results ({len(np.unique(indices))} distinct) for {len(samples)} examples.")
+def summarise(chunks: list[dict], num_samples: int, id2label: dict[int, str]) -> dict:
+    """Metrics of the chunks' logits (each example counted once: `ChunkedRun.read_all` checked)."""
     labels = np.concatenate([c["labels"] for c in chunks])
     logits = np.concatenate([c["logits"] for c in chunks])
     metrics = load_metric("top_k_accuracy").compute(predictions=logits, references=labels, k=(1, 5))
@@ -247,7 +132,7 @@ def summarise(output_dir: Path, num_chunks: int, samples, id2label: dict[int, st
     skipped = sorted((int(i), str(e)) for c in chunks for i, e in zip(c["skipped_indices"], c["skipped_errors"]))
     return {
         **metrics,
-        "num_examples": len(samples),
+        "num_examples": num_samples,
         "num_evaluated": len(labels),
         "num_skipped": len(skipped),
         "skipped": [error for _, error in skipped],
@@ -307,36 +192,28 @@ def main(argv=None) -> dict:
     samples = samples[: args.max_samples]
     processor = processor_for(config, args.model_name_or_path)
     views = (args.num_clips, args.num_crops) if config.is_video else (1, 1)
-    data = EvaluationSet(samples, processor, config.is_video, dataset, args.image_column, views)
+    data = ReadableSamples(samples, processor, config.is_video, dataset, args.image_column, views)
 
     model = hiera_class_for(config).from_pretrained(args.model_name_or_path).eval().to(state.device)
-    output_dir = Path(args.output_dir)
-    (output_dir / "chunks").mkdir(parents=True, exist_ok=True)
-    num_chunks = -(-len(samples) // args.chunk_size)
-    mine = [c for c in range(num_chunks) if c % state.num_processes == state.process_index]
-    if not args.resume:
-        for chunk in mine:
-            chunk_path(output_dir, chunk).unlink(missing_ok=True)
-    todo = [c for c in mine if not chunk_path(output_dir, c).exists()]
-    progress = tqdm(
-        total=sum(len(chunk_indices(c, args.chunk_size, len(samples))) for c in todo),
-        desc="evaluating",
-        unit="video" if config.is_video else "image",
-        disable=not state.is_main_process,
-    )
+    run = ChunkedRun(args.output_dir, len(samples), args.chunk_size, state.process_index, state.num_processes)
+    todo = run.todo(args.resume)
+    total = sum(len(run.indices(chunk)) for chunk in todo)
+    unit = "videos" if config.is_video else "images"
+    progress = tqdm(total=total, desc="evaluating", unit=unit[:-1], disable=not state.is_main_process)
+
+    def step(pixel_values, batch):
+        logits = model(pixel_values.to(state.device)).logits.float()
+        return {"logits": logits.view(len(batch["index"]), -1, logits.shape[-1]).mean(1).cpu()}  # average views
+
     start = time.perf_counter()
-    for chunk, result in evaluate_chunks(model, data, todo, args, state.device, views[0] * views[1]):
-        for error in result["skipped_errors"]:
-            warnings.warn(f"Skipped an unreadable file: {error}", stacklevel=1)
-        write_chunk(chunk_path(output_dir, chunk), result)
-        progress.update(len(chunk_indices(chunk, args.chunk_size, len(samples))))
+    for chunk, _ in run.run(data, todo, args.batch_size, args.num_workers, step):
+        progress.update(len(run.indices(chunk)))
     progress.close()
     state.wait_for_everyone()
     if not state.is_main_process:
         return {}
     seconds = time.perf_counter() - start
-    results = summarise(output_dir, num_chunks, samples, id2label)
-    unit = "videos" if config.is_video else "images"
+    results = summarise(run.read_all(), len(samples), id2label)
     results.update(
         model=args.model_name_or_path,
         data=args.data_dir or args.dataset_name,
@@ -348,7 +225,7 @@ def main(argv=None) -> dict:
         end_to_end_per_second=results["num_evaluated"] / max(results["chunk_seconds"], 1e-9),
         model_only_per_second=results["num_evaluated"] / max(results["model_seconds"], 1e-9),
     )
-    (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (Path(args.output_dir) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     paper = PAPER_TOP1.get(known_architecture(config) or "")
     line = f"top-1 {100 * results['top1_accuracy']:.2f}%, top-5 {100 * results.get('top5_accuracy', 1.0):.2f}%"
     line += f" on {results['num_evaluated']} {unit} ({results['num_skipped']} skipped)"
