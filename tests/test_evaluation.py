@@ -21,6 +21,7 @@ sys.path.insert(0, str(EXAMPLES))
 from hiera_examples import IMAGE_EXTENSIONS, load_script  # noqa: E402
 
 SCRIPT = EXAMPLES / "evaluation" / "run_evaluation.py"
+FEATURES = EXAMPLES / "feature-extraction" / "extract_features.py"
 DIGITS = {i: str(i) for i in range(10)}
 
 
@@ -41,15 +42,16 @@ def digits(tmp_path_factory):
     return root
 
 
-def run(arguments: list[str], processes: int = 1, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
+def run(arguments: list[str], processes: int = 1, script: Path = SCRIPT, background: bool = False):
+    """The script with `arguments`, in one process or under `accelerate launch` (gloo); checked, or a `Popen`."""
     if processes == 1:
-        command = [sys.executable, str(SCRIPT)]
+        command = [sys.executable, str(script)]
     else:
         config = EXAMPLES / "accelerate_configs" / "multi_cpu.yaml"
         command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
-        command += ["--num_processes", str(processes), str(SCRIPT)]
+        command += ["--num_processes", str(processes), str(script)]
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    if kwargs.pop("background", False):
+    if background:
         return subprocess.Popen(command + arguments, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     result = subprocess.run(command + arguments, env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -174,3 +176,27 @@ print(iou.compute(predictions=prediction, references=truth, num_labels=2, label_
     assert top_k == {"top1_accuracy": 0.25, "top2_accuracy": 0.5}
     # a: truth {(0,0)}, predicted {(0,0),(0,1)} -> 1/2; b: truth {(0,1),(1,0)}, predicted {(1,0)} (255 ignored) -> 1/2
     assert iou == {"mean_iou": 0.5, "pixel_accuracy": 2 / 3, "iou_a": 0.5, "iou_b": 0.5}
+
+
+def test_feature_extraction_two_processes_resumable_and_probed(digits, tmp_path):
+    """The same dataset from 1 and 2 processes (every example once, in order), stage maps in the input's layout,
+    skipped files listed; a linear probe on the embeddings beats chance by far."""
+    from datasets import load_from_disk
+
+    common = ["--model_name_or_path", str(digits / "model"), "--chunk_size", "64", "--batch_size", "32"]
+    common += ["--num_workers", "0"]
+    validation = ["--data_dir", str(digits / "digits/validation")]
+    for name, processes in (("one", 1), ("two", 2)):
+        arguments = [*common, *validation, "--output_dir", str(tmp_path / name), "--stage_maps", "--num_shards", "2"]
+        run(arguments, processes, FEATURES)
+    one, two = load_from_disk(str(tmp_path / "one/features")), load_from_disk(str(tmp_path / "two/features"))
+    assert len(one) == 355 and one["source"] == two["source"] and one["label"] == two["label"]
+    np.testing.assert_array_equal(np.asarray(one["embedding"]), np.asarray(two["embedding"]))
+    assert one.features["label"].names == [str(i) for i in range(10)]
+    assert np.asarray(one[0]["stage1"]).shape == (16, 16, 16) and np.asarray(one[0]["stage4"]).shape == (128, 2, 2)
+    assert len(list((tmp_path / "two/features").glob("*.arrow"))) == 2
+    assert "broken.png" in json.loads((tmp_path / "one/features/skipped.json").read_text())[0]
+
+    run([*common, "--data_dir", str(digits / "digits/train"), "--output_dir", str(tmp_path / "train")], 1, FEATURES)
+    probe = load_script(FEATURES).linear_probe(str(tmp_path / "train/features"), str(tmp_path / "one/features"))
+    assert probe["validation_examples"] == 355 and probe["linear_probe_accuracy"] > 0.5  # chance is 0.1
