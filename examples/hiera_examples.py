@@ -329,6 +329,26 @@ def class_folder_files(data_dir: str, extensions: tuple[str, ...]) -> dict[str, 
     return files
 
 
+def load_labelled_rows(name: str, config_name: str | None, split: str, image_column: str, label_column: str):
+    """`(dataset, label names)`: a `datasets` id or a folder written by `save_to_disk`, one split, checked to have the
+    image column and a `ClassLabel` label column and at least one row."""
+    from datasets import Dataset, load_dataset, load_from_disk
+
+    dataset = load_from_disk(name) if os.path.isdir(name) else load_dataset(name, config_name)
+    if not isinstance(dataset, Dataset):
+        if split not in dataset:
+            raise ValueError(f"The dataset {name!r} has no split {split!r} (splits: {list(dataset)}).")
+        dataset = dataset[split]
+    if len(dataset) == 0:
+        raise ValueError(f"The dataset {name!r} is empty.")
+    for column in (image_column, label_column):
+        if column not in dataset.column_names:
+            raise ValueError(f"No column {column!r} in the dataset (columns: {dataset.column_names}).")
+    if not hasattr(dataset.features[label_column], "names"):
+        raise ValueError(f"The label column {label_column!r} is not a ClassLabel: {dataset.features[label_column]}.")
+    return dataset, list(dataset.features[label_column].names)
+
+
 class ReadableSamples(torch.utils.data.Dataset):
     """`samples[i] = (source, label)` through `processor`: `{"index", "label", "pixel_values"}`, or `{"index",
     "error"}` when the source cannot be read (a broken file is counted and listed, never a crash of the whole run).

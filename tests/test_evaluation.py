@@ -200,3 +200,36 @@ def test_feature_extraction_two_processes_resumable_and_probed(digits, tmp_path)
     run([*common, "--data_dir", str(digits / "digits/train"), "--output_dir", str(tmp_path / "train")], 1, FEATURES)
     probe = load_script(FEATURES).linear_probe(str(tmp_path / "train/features"), str(tmp_path / "one/features"))
     assert probe["validation_examples"] == 355 and probe["linear_probe_accuracy"] > 0.5  # chance is 0.1
+
+
+def test_datasets_input_and_the_paper_line(digits, tmp_path):
+    """A `datasets` dataset (saved with save_to_disk) gives the folder's metrics (the broken file aside); features
+    come from it too; a known architecture gets the paper's number beside its result."""
+    from datasets import load_dataset, load_from_disk
+    from PIL import Image
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    from hiera_hf import HieraConfig, HieraForImageClassification
+
+    rows = load_dataset("imagefolder", data_dir=str(digits / "digits/validation"), split="train")
+    rows.save_to_disk(str(tmp_path / "rows"))
+    common = ["--model_name_or_path", str(digits / "model"), "--batch_size", "64", "--num_workers", "0"]
+    run([*common, "--dataset_name", str(tmp_path / "rows"), "--output_dir", str(tmp_path / "from_rows")])
+    run([*common, "--data_dir", str(digits / "digits/validation"), "--output_dir", str(tmp_path / "from_folder")])
+    from_rows, from_folder = results(tmp_path / "from_rows"), results(tmp_path / "from_folder")
+    assert from_rows["num_evaluated"] == from_folder["num_evaluated"] == 355
+    assert from_rows["top1_accuracy"] == from_folder["top1_accuracy"]
+    run([*common, "--dataset_name", str(tmp_path / "rows"), "--output_dir", str(tmp_path / "features")], 1, FEATURES)
+    assert len(load_from_disk(str(tmp_path / "features/features"))) == 355
+
+    imagenet = dict(enumerate(_IMAGENET_CATEGORIES))
+    config = HieraConfig.from_preset("hiera_tiny_224", id2label=imagenet, label2id={v: k for k, v in imagenet.items()})
+    HieraForImageClassification(config).save_pretrained(tmp_path / "tiny")
+    for folder in ("n01440764", "goldfish"):  # tench by WordNet id, goldfish by name
+        (tmp_path / "imagenet" / folder).mkdir(parents=True)
+        Image.new("RGB", (256, 256), (120, 90, 60)).save(tmp_path / "imagenet" / folder / "a.png")
+    arguments = ["--model_name_or_path", str(tmp_path / "tiny"), "--data_dir", str(tmp_path / "imagenet")]
+    result = run([*arguments, "--output_dir", str(tmp_path / "paper"), "--num_workers", "0"])
+    assert "on 2 images (0 skipped); the paper reports 82.8% for hiera_tiny_224" in result.stdout
+    per_class = json.loads((tmp_path / "paper/results.json").read_text())["per_class"]
+    assert set(per_class) == {"tench", "goldfish"}

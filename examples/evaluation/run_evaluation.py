@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
@@ -45,7 +44,14 @@ from hiera_hf.training import processor_for
 from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
-from hiera_examples import IMAGE_EXTENSIONS, ChunkedRun, ReadableSamples, class_folder_files, load_metric  # noqa: E402
+from hiera_examples import (  # noqa: E402
+    IMAGE_EXTENSIONS,
+    ChunkedRun,
+    ReadableSamples,
+    class_folder_files,
+    load_labelled_rows,
+    load_metric,
+)
 
 # ImageNet-1k top-1 (fine-tuned checkpoints) and Kinetics-400 top-1 (5 clips x 3 crops) reported in the paper.
 PAPER_TOP1 = {
@@ -101,20 +107,9 @@ def folder_samples(data_dir: str, extensions: tuple[str, ...], id2label: dict[in
 
 def dataset_samples(args, id2label: dict[int, str]):
     """A `datasets` dataset as `(row index, label id)` samples, and the dataset to read the rows from."""
-    from datasets import Dataset, load_dataset, load_from_disk
-
-    if os.path.isdir(args.dataset_name):
-        dataset = load_from_disk(args.dataset_name)
-    else:
-        dataset = load_dataset(args.dataset_name, args.dataset_config_name)
-    if not isinstance(dataset, Dataset):
-        dataset = dataset[args.split]
-    if len(dataset) == 0:
-        raise ValueError(f"The dataset {args.dataset_name!r} is empty.")
-    for column in (args.image_column, args.label_column):
-        if column not in dataset.column_names:
-            raise ValueError(f"No column {column!r} in the dataset (columns: {dataset.column_names}).")
-    names = dataset.features[args.label_column].names
+    dataset, names = load_labelled_rows(
+        args.dataset_name, args.dataset_config_name, args.split, args.image_column, args.label_column
+    )
     mapping = match_classes(names, id2label)
     return [(index, mapping[names[label]]) for index, label in enumerate(dataset[args.label_column])], dataset
 

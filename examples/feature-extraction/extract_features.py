@@ -8,11 +8,11 @@ one process or many, resumable; and fit a linear probe on them.
     python examples/feature-extraction/extract_features.py --probe out/features/train out/features/validation
 
 Each example gets `embedding` (the pooled, layer-normed features `HieraModel` returns as `pooler_output`; an MAE
-folder gives the mean of its encoder's last tokens), `label` (the class folder, a `ClassLabel`) and `source` (the
-path or dataset row); `--stage_maps` adds `stage1`..`stage4`, each stage's map `(channels, *grid)` rerolled to the
-input's layout. Chunks, sharding and `--resume` work as in `examples/evaluation/run_evaluation.py`; the dataset is
-written when every chunk is done, in `--num_shards` Arrow shards, completely or not at all. Videos give one clip
-each (the processor's evaluation clip).
+folder gives the mean of its encoder's last tokens), `label` (the class folder or the dataset's label, a
+`ClassLabel`) and `source` (the path or dataset row); `--stage_maps` adds `stage1`..`stage4`, each stage's map
+`(channels, *grid)` in the input's layout. Chunks, sharding and `--resume` work as in
+`examples/evaluation/run_evaluation.py`; the dataset is written when every chunk is done, in `--num_shards` Arrow
+shards, completely or not at all. Videos give one clip each (the processor's evaluation clip).
 
 `--probe TRAIN VALIDATION`: scikit-learn's logistic regression on the train embeddings, accuracy on validation.
 """
@@ -37,7 +37,13 @@ from hiera_hf.training import processor_for
 from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
-from hiera_examples import IMAGE_EXTENSIONS, ChunkedRun, ReadableSamples, class_folder_files  # noqa: E402
+from hiera_examples import (  # noqa: E402
+    IMAGE_EXTENSIONS,
+    ChunkedRun,
+    ReadableSamples,
+    class_folder_files,
+    load_labelled_rows,
+)
 
 
 def load_encoder(name_or_path: str) -> HieraModel:
@@ -58,11 +64,19 @@ def extract(args) -> Path:
     state = PartialState(cpu=not torch.accelerator.is_available())  # CPUs only: gloo, as Trainer does with use_cpu
     model = load_encoder(args.model_name_or_path).to(state.device)
     config = model.config
-    files = class_folder_files(args.data_dir, VIDEO_EXTENSIONS if config.is_video else IMAGE_EXTENSIONS)
-    classes = list(files)
-    samples = [(path, label) for label, name in enumerate(classes) for path in files[name]][: args.max_samples]
+    rows = None
+    if args.dataset_name:
+        rows, classes = load_labelled_rows(
+            args.dataset_name, args.dataset_config_name, args.split, args.image_column, args.label_column
+        )
+        samples = list(enumerate(rows[args.label_column]))
+    else:
+        files = class_folder_files(args.data_dir, VIDEO_EXTENSIONS if config.is_video else IMAGE_EXTENSIONS)
+        classes = list(files)
+        samples = [(path, label) for label, name in enumerate(classes) for path in files[name]]
+    samples = samples[: args.max_samples]
     processor = processor_for(config, args.model_name_or_path)
-    data = ReadableSamples(samples, processor, config.is_video)
+    data = ReadableSamples(samples, processor, config.is_video, rows, args.image_column)
     run = ChunkedRun(args.output_dir, len(samples), args.chunk_size, state.process_index, state.num_processes)
     todo = run.todo(args.resume)
     total = sum(len(run.indices(chunk)) for chunk in todo)
@@ -140,6 +154,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_name_or_path", help="A Hiera folder, Hub id or preset (random weights).")
     parser.add_argument("--data_dir", help="<dir>/<class>/<image or video>")
+    parser.add_argument("--dataset_name", help="A datasets id or a folder saved with save_to_disk (images).")
+    parser.add_argument("--dataset_config_name")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--image_column", default="image")
+    parser.add_argument("--label_column", default="label")
     parser.add_argument("--output_dir")
     parser.add_argument("--stage_maps", action="store_true", help="Also store each stage's map.")
     parser.add_argument("--batch_size", type=int, default=32)
@@ -154,8 +173,8 @@ def main(argv=None):
         result = linear_probe(*args.probe)
         print(json.dumps(result))
         return result
-    if not (args.model_name_or_path and args.data_dir and args.output_dir):
-        parser.error("give --model_name_or_path, --data_dir and --output_dir (or --probe TRAIN VALIDATION)")
+    if not (args.model_name_or_path and (args.data_dir or args.dataset_name) and args.output_dir):
+        parser.error("give --model_name_or_path, --data_dir or --dataset_name, --output_dir (or --probe TRAIN VAL)")
     return extract(args)
 
 
