@@ -34,7 +34,13 @@ from tqdm.auto import tqdm
 from hiera_hf import PRESETS, HieraConfig, HieraImageProcessor, HieraImageProcessorPil, HieraVideoProcessor
 from hiera_hf.atomic import atomic_folder
 from hiera_hf.modeling_hiera import hiera_class_for
-from hiera_hf.official import convert_official_state_dict, max_difference, official_key_to_hf, official_model
+from hiera_hf.official import (
+    PAPER_TOP1,
+    convert_official_state_dict,
+    max_difference,
+    official_key_to_hf,
+    official_model,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS_DIR = ROOT / "model_cards"
@@ -42,19 +48,6 @@ USAGE_DIR = CARDS_DIR / "usage"  # the cards' usage snippets: Python files that 
 DEFAULT_HUB_ORG = "hiera-hf"  # where the rendered cards say the models live; --repo-id overrides
 URL = "https://dl.fbaipublicfiles.com/hiera/{file}.pth"
 ATOL = 1e-4
-
-PAPER_TOP1 = {
-    "hiera_tiny_224": 82.8,
-    "hiera_small_224": 83.8,
-    "hiera_base_224": 84.5,
-    "hiera_base_plus_224": 85.2,
-    "hiera_large_224": 86.1,
-    "hiera_huge_224": 86.9,
-    "hiera_base_16x224": 84.0,
-    "hiera_base_plus_16x224": 85.0,
-    "hiera_large_16x224": 87.3,
-    "hiera_huge_16x224": 87.8,
-}
 
 
 class ConversionError(ValueError):

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from conversion import convert_hiera_to_hf as conversion  # noqa: E402
 from conversion.convert_hiera_to_hf import CHECKPOINTS, ConversionError, convert_checkpoint  # noqa: E402
 from hiera_hf import HieraBackbone, HieraForPreTraining, HieraModel  # noqa: E402
-from hiera_hf.official import official_model  # noqa: E402
+from hiera_hf.official import PAPER_TOP1, official_model  # noqa: E402
 
 FULL = [
     name
@@ -158,7 +158,7 @@ def test_cards_state_license_and_metadata():
         assert "@article{ryali2023hiera" in card.text
         if not checkpoint.pretraining:
             assert card.data.base_model.endswith(name.replace("_ft_in1k", "").replace("_ft_k400", ""))
-            assert f"{conversion.PAPER_TOP1[checkpoint.architecture]}%" in card.text
+            assert f"{PAPER_TOP1[checkpoint.architecture]}%" in card.text
         expected_tag = {
             (False, False): "image-classification",
             (True, False): "video-classification",

@@ -40,6 +40,7 @@ from transformers import AutoConfig
 import hiera_hf  # noqa: F401  (registers the Auto classes)
 from hiera_hf import PRESETS, HieraConfig
 from hiera_hf.modeling_hiera import hiera_class_for
+from hiera_hf.official import PAPER_TOP1
 from hiera_hf.training import processor_for
 from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS
 
@@ -53,19 +54,6 @@ from hiera_examples import (  # noqa: E402
     load_metric,
 )
 
-# ImageNet-1k top-1 (fine-tuned checkpoints) and Kinetics-400 top-1 (5 clips x 3 crops) reported in the paper.
-PAPER_TOP1 = {
-    "hiera_tiny_224": 82.8,
-    "hiera_small_224": 83.8,
-    "hiera_base_224": 84.5,
-    "hiera_base_plus_224": 85.2,
-    "hiera_large_224": 86.1,
-    "hiera_huge_224": 86.9,
-    "hiera_base_16x224": 84.0,
-    "hiera_base_plus_16x224": 85.0,
-    "hiera_large_16x224": 87.3,
-    "hiera_huge_16x224": 87.8,
-}
 WORDNET_ID = re.compile(r"^n\d{8}$")
 
 

@@ -3,7 +3,8 @@
 
 - the official checkpoints' key names mapped to ours (`convert_official_state_dict`);
 - our config as the official constructor's arguments, and the official model built from it (`official_model`);
-- our model from an official one (`from_official`), and the two compared on the same input (`paired_outputs`).
+- our model from an official one (`from_official`), and the two compared on the same input (`paired_outputs`);
+- the accuracy the paper reports for the official fine-tuned checkpoints (`PAPER_TOP1`).
 
 The conversion script, the parity tests and the benchmark all go through these.
 """
@@ -16,6 +17,21 @@ import torch
 
 from .configuration_hiera import HieraConfig
 from .modeling_hiera import hiera_class_for
+
+# ImageNet-1k top-1 of the fine-tuned image checkpoints and Kinetics-400 top-1 (5 clips x 3 crops) of the video ones,
+# as the paper reports them (%).
+PAPER_TOP1 = {
+    "hiera_tiny_224": 82.8,
+    "hiera_small_224": 83.8,
+    "hiera_base_224": 84.5,
+    "hiera_base_plus_224": 85.2,
+    "hiera_large_224": 86.1,
+    "hiera_huge_224": 86.9,
+    "hiera_base_16x224": 84.0,
+    "hiera_base_plus_16x224": 85.0,
+    "hiera_large_16x224": 87.3,
+    "hiera_huge_16x224": 87.8,
+}
 
 # Keys of one official layer (`blocks.i.*`, `decoder_blocks.i.*`) -> ours, relative to the layer.
 _LAYER_RENAMES = {"norm1": "layernorm_before", "norm2": "layernorm_after"}
