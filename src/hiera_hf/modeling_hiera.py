@@ -1042,9 +1042,11 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         config = self.config
         unit = [s * m for s, m in zip(config.patch_stride, config.masked_unit_size)]
         size = (pixel_values.shape[1], *pixel_values.shape[3:]) if config.is_video else pixel_values.shape[2:]
-        # Always pad (by 0 where nothing is missing), written as round-up-to-a-multiple: torch.export keeps symbolic
-        # sizes then simple enough to reason about (a `% unit` form made its shape solver run for many minutes).
+        # Round up to a multiple: torch.export keeps symbolic sizes then simple enough to reason about (a `% unit`
+        # form made its shape solver run for many minutes); exported, always pad (by 0 where nothing is missing).
         padding = [(s + u - 1) // u * u - s for s, u in zip(size, unit)]
+        if not torch.compiler.is_exporting() and not any(padding):
+            return pixel_values
         # F.pad lists (start, end) pairs from the last dimension backwards; video channels sit between T and H.
         pairs = [(0, amount) for amount in reversed(padding)]
         if config.is_video:
