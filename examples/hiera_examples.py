@@ -210,9 +210,11 @@ class SeededDataset(torch.utils.data.Dataset):
 
 
 def collate(examples: list[dict]) -> dict:
+    """Stacked `pixel_values`, and `labels`: class ids, or stacked tensors (segmentation masks)."""
     batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples])}
     if "labels" in examples[0]:
-        batch["labels"] = torch.tensor([e["labels"] for e in examples])
+        labels = [e["labels"] for e in examples]
+        batch["labels"] = torch.stack(labels) if isinstance(labels[0], torch.Tensor) else torch.tensor(labels)
     return batch
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from helpers import randomize_, small_config
@@ -214,16 +216,12 @@ def test_semantic_post_processing():
     logits = torch.zeros(2, 3, 4, 4)
     logits[0, 1], logits[1, 2] = 1.0, 1.0
 
-    class Output:
-        pass
-
-    output = Output()
-    output.logits = logits
+    output = SimpleNamespace(logits=logits)
     maps = processor.post_process_semantic_segmentation(output, target_sizes=[(8, 6), (3, 5)])
     assert [tuple(m.shape) for m in maps] == [(8, 6), (3, 5)]
     assert (maps[0] == 1).all() and (maps[1] == 2).all()
     with pytest.raises(ValueError, match="2 target sizes for a batch of 3"):
-        processor.post_process_semantic_segmentation(type("O", (), {"logits": torch.zeros(3, 2, 4, 4)}), [(1, 1)] * 2)
+        processor.post_process_semantic_segmentation(SimpleNamespace(logits=torch.zeros(3, 2, 4, 4)), [(1, 1)] * 2)
 
 
 # ---- bad input: a clear ValueError before any computation -----------------------------------------------------

@@ -126,15 +126,12 @@ def summarise(chunks: list[dict], num_samples: int, id2label: dict[int, str]) ->
 
 
 def known_architecture(config: HieraConfig) -> str | None:
-    for name, preset in PRESETS.items():
-        reference = HieraConfig(**preset)
-        fields = ("embed_dim", "depths", "num_heads", "num_frames")
-        if all(
-            list(np.atleast_1d(getattr(config, f) or 0)) == list(np.atleast_1d(getattr(reference, f) or 0))
-            for f in fields
-        ):
-            return name
-    return None
+    """The official architecture `config` has (embedding width, depths, heads, frames), if any."""
+
+    def shape(c: HieraConfig) -> tuple:
+        return c.embed_dim, tuple(c.depths), tuple(c.num_heads), c.num_frames
+
+    return next((name for name, preset in PRESETS.items() if shape(HieraConfig(**preset)) == shape(config)), None)
 
 
 def parse_args(argv=None):

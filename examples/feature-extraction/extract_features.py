@@ -7,8 +7,8 @@ one process or many, resumable; and fit a linear probe on them.
     accelerate launch --num_processes 2 examples/feature-extraction/extract_features.py ...
     python examples/feature-extraction/extract_features.py --probe out/features/train out/features/validation
 
-Each example gets `embedding` (the pooled, layer-normed features `HieraModel` returns as `pooler_output`; an MAE
-folder gives the mean of its encoder's last tokens), `label` (the class folder or the dataset's label, a
+Each example gets `embedding` (the pooled, layer-normed features `HieraModel` returns as `pooler_output`; from an
+MAE folder that layer norm is new, at its initial values), `label` (the class folder or the dataset's label, a
 `ClassLabel`) and `source` (the path or dataset row); `--stage_maps` adds `stage1`..`stage4`, each stage's map
 `(channels, *grid)` in the input's layout. Chunks, sharding and `--resume` work as in
 `examples/evaluation/run_evaluation.py`; the dataset is written when every chunk is done, in `--num_shards` Arrow
@@ -54,12 +54,6 @@ def load_encoder(name_or_path: str) -> HieraModel:
     return HieraModel.from_pretrained(name_or_path).eval()
 
 
-def pooled(model: HieraModel, outputs) -> torch.Tensor:
-    if outputs.pooler_output is not None:
-        return outputs.pooler_output
-    return outputs.last_hidden_state.mean(1)
-
-
 def extract(args) -> Path:
     state = PartialState(cpu=not torch.accelerator.is_available())  # CPUs only: gloo, as Trainer does with use_cpu
     model = load_encoder(args.model_name_or_path).to(state.device)
@@ -84,7 +78,7 @@ def extract(args) -> Path:
 
     def step(pixel_values, batch):
         outputs = model(pixel_values.to(state.device), output_hidden_states=args.stage_maps)
-        features = {"embedding": pooled(model, outputs).float().cpu()}
+        features = {"embedding": outputs.pooler_output.float().cpu()}
         if args.stage_maps:  # (B, *grid, C) -> (B, C, *grid)
             for stage, states in enumerate(outputs.reshaped_hidden_states[1:], start=1):
                 features[f"stage{stage}"] = states.movedim(-1, 1).float().cpu()

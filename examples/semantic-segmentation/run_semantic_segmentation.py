@@ -43,6 +43,7 @@ from hiera_examples import (  # noqa: E402
     HieraTrainer,
     ModelArguments,
     SeededDataset,
+    collate,
     mean_iou,
     parse_arguments,
     train_and_evaluate,
@@ -173,9 +174,6 @@ def main(argv: list[str] | None = None) -> dict:
         mask = read_mask(paths[1], num_labels)[None, None].float()
         mask = torch.nn.functional.interpolate(mask, size=(crop, crop), mode="nearest")[0, 0].long()
         return {"pixel_values": pixel_values, "labels": mask}
-
-    def collate(examples):
-        return {key: torch.stack([example[key] for example in examples]) for key in ("pixel_values", "labels")}
 
     def compute_metrics(eval_pred):
         return mean_iou(eval_pred.predictions, eval_pred.label_ids, id2label, IGNORE_INDEX)

@@ -472,6 +472,10 @@ class HieraEncoder(nn.Module):
         pooled_grid = [size // stride**num_pooled for size, stride in zip(grid, self.config.query_stride)]
         return undo_windowing(units, pooled_grid, list(units.shape[2:-1]))
 
+    def poolings_before(self, index: int) -> int:
+        """How many query poolings `hidden_states[index]` has been through (0: the embeddings)."""
+        return min(max(index - 1, 0), self.config.num_query_pool)
+
     def reshape_hidden_states(
         self, hidden_states: tuple[torch.Tensor, ...], grid: list[int] | None
     ) -> tuple[torch.Tensor, ...]:
@@ -479,7 +483,7 @@ class HieraEncoder(nn.Module):
         for masked inputs). `hidden_states[i]` (i >= 1) is stage `i - 1`'s output, pooled `min(i - 1, q_pool)` times."""
         reshaped = []
         for index, states in enumerate(hidden_states):
-            num_pooled = min(max(index - 1, 0), self.config.num_query_pool)
+            num_pooled = self.poolings_before(index)
             reshaped.append(
                 self.to_units(states, num_pooled) if grid is None else self.to_grid(states, num_pooled, grid)
             )
@@ -489,6 +493,12 @@ class HieraEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 # Input checks, pre-trained model base, base model
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def spatial_size(config: HieraConfig, pixel_values: torch.Tensor) -> tuple:
+    """(height, width) of `(B, C, H, W)` images, (frames, height, width) of `(B, T, C, H, W)` videos."""
+    shape = pixel_values.shape
+    return (shape[1], *shape[3:]) if config.is_video else tuple(shape[2:])
 
 
 def check_pixel_values(config: HieraConfig, pixel_values, sizes: str = "configured") -> None:
@@ -521,7 +531,7 @@ def check_pixel_values(config: HieraConfig, pixel_values, sizes: str = "configur
             f"Expected {config.num_channels} channels in pixel_values, got {channels} "
             f"(shape {tuple(pixel_values.shape)}, expected {expected})."
         )
-    size = (pixel_values.shape[1], *pixel_values.shape[3:]) if config.is_video else tuple(pixel_values.shape[2:])
+    size = spatial_size(config, pixel_values)
     names = "(frames, height, width)" if config.is_video else "(height, width)"
     if sizes == "configured" and size != tuple(config.input_size):
         raise ValueError(
@@ -1028,12 +1038,9 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
 
     def stage_strides(self) -> list[list[int]]:
         """Per entry of `stage_names`, the stride of its map in input pixels (frames), per dimension."""
-        config = self.config
+        config, encoder = self.config, self.hiera.encoder
         return [
-            [
-                p * q ** min(max(index - 1, 0), config.num_query_pool)
-                for p, q in zip(config.patch_stride, config.query_stride)
-            ]
+            [p * q ** encoder.poolings_before(index) for p, q in zip(config.patch_stride, config.query_stride)]
             for index in range(len(self.stage_names))
         ]
 
@@ -1041,7 +1048,7 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         """Zero-pad checked pixels (processor layout) at the end of each size up to a multiple of the mask units."""
         config = self.config
         unit = [s * m for s, m in zip(config.patch_stride, config.masked_unit_size)]
-        size = (pixel_values.shape[1], *pixel_values.shape[3:]) if config.is_video else pixel_values.shape[2:]
+        size = spatial_size(config, pixel_values)
         # Round up to a multiple: torch.export keeps symbolic sizes then simple enough to reason about (a `% unit`
         # form made its shape solver run for many minutes); exported, always pad (by 0 where nothing is missing).
         padding = [(s + u - 1) // u * u - s for s, u in zip(size, unit)]
@@ -1061,7 +1068,7 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         """
         check_pixel_values(self.config, pixel_values, "padded")
         return_hidden_states = self._requested("hidden_states", kwargs)
-        size = (pixel_values.shape[1], *pixel_values.shape[3:]) if self.config.is_video else pixel_values.shape[2:]
+        size = spatial_size(self.config, pixel_values)
         outputs = self.hiera(
             self.pad(pixel_values),
             interpolate_pos_encoding=True,
