@@ -3,11 +3,15 @@
 
 With no `--model` the weights are random (no download happens), so the labels are meaningless: this shows the
 model, its input pipeline and its outputs end to end. Pass `--model FOLDER` for a converted checkpoint.
+
+`python -m hiera_hf visualize --model FOLDER_OR_HUB_ID --input FILE` writes pictures of what a model does
+(predictions, attention, feature maps, MAE reconstruction; see `hiera_hf.visualization`).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -33,7 +37,12 @@ def demo_image() -> Image.Image:
     return image
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["visualize"]:
+        from .visualization import main as visualize
+
+        return visualize(argv[1:])
     image_presets = [name for name in PRESETS if not HieraConfig.from_preset(name).is_video]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="hiera_tiny_224", choices=image_presets)

@@ -87,7 +87,7 @@ def processor_for(config, name_or_path: str):
     else:
         file, make = "preprocessor_config.json", HieraImageProcessor
         default = dict(size={"shortest_edge": int(256 / 224 * crop)}, crop_size={"height": crop, "width": crop})
-    if os.path.isfile(os.path.join(name_or_path, file)):
+    if name_or_path and os.path.isfile(os.path.join(name_or_path, file)):
         return make.from_pretrained(name_or_path)
     return make(**default)
 

@@ -1,0 +1,284 @@
+"""Pictures (hiera_hf.visualization): each checks what the picture claims to show, on small random models."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from helpers import small_config, write_video
+from PIL import Image, ImageDraw
+
+from hiera_hf import (
+    HieraForImageClassification,
+    HieraForPreTraining,
+    HieraForVideoClassification,
+    HieraImageProcessorPil,
+    HieraVideoProcessor,
+)
+from hiera_hf import visualization as viz
+from hiera_hf.__main__ import main as cli_main
+from hiera_hf.modeling_hiera import channels_first
+
+
+def drawn_image(width: int = 90, height: int = 70) -> Image.Image:
+    image = Image.new("RGB", (width, height), (40, 130, 70))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((8, 8, 48, 48), fill=(220, 40, 40))
+    draw.rectangle((55, 20, 85, 60), fill=(30, 50, 210))
+    return image
+
+
+def random_video(frames: int = 12, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (frames, 70, 90, 3), dtype=np.uint8)
+
+
+def model_of(cls, seed: int = 0, **config_kwargs):
+    torch.manual_seed(seed)
+    return cls(small_config(**config_kwargs)).eval()
+
+
+def exact_processor(video: bool = False):
+    """No resizing or cropping: the model sees the input's pixels where they are."""
+    if video:
+        return HieraVideoProcessor(do_resize=False, do_center_crop=False, num_frames=4, frame_sampling_rate=1)
+    return HieraImageProcessorPil(do_resize=False, do_center_crop=False)
+
+
+def brute_force_attention(model, pixel_values, layer_index: int, query: list[int]) -> torch.Tensor:
+    """The attention of the token at input pixel `query`, computed on the layer's input in grid layout: slice the
+    query's mask unit (or everything) out of the grid, max-pool the queries by hand, softmax. `(heads, *key_grid)`."""
+    encoder = model.hiera
+    config = model.config
+    layers = [(s, block) for s, stage in enumerate(encoder.encoder.stages) for block in stage.layers]
+    stage, block = layers[layer_index]
+    captured = {}
+    handle = block.register_forward_pre_hook(lambda module, args: captured.setdefault("input", args[0]))
+    with torch.no_grad():
+        model(pixel_values)
+    handle.remove()
+    pooled_out = encoder.encoder.poolings_before(stage + 1)
+    pooled_in = pooled_out - (block.attn.query_stride > 1)
+    grid = encoder.embeddings.token_grid(channels_first(pixel_values, config.is_video))
+    tokens = encoder.encoder.to_grid(captured["input"], pooled_in, grid)[0]  # (*grid_in, C)
+    with torch.no_grad():
+        qkv = block.attn.qkv(block.layernorm_before(tokens))
+    heads, head_dim = block.attn.num_heads, block.attn.head_dim
+    q, k = qkv.unflatten(-1, (3, heads, head_dim)).unbind(-3)[:2]  # (*grid_in, heads, head_dim)
+    stride_in = [p * s**pooled_in for p, s in zip(config.patch_stride, config.query_stride)]
+    pool = [s ** (pooled_out - pooled_in) for s in config.query_stride]
+    cell = [c // s // p * p for c, s, p in zip(query, stride_in, pool)]  # first input token of the pooled query
+    query_vector = q[tuple(slice(c, c + p) for c, p in zip(cell, pool))].flatten(0, -3).amax(0)  # (heads, d)
+    if block.attn.use_mask_unit_attn:
+        unit = [m // s**pooled_in for m, s in zip(config.masked_unit_size, config.query_stride)]
+        region = tuple(slice(c // u * u, c // u * u + u) for c, u in zip(cell, unit))
+    else:
+        region = tuple(slice(None) for _ in grid)
+    keys = k[region]  # (*unit, heads, d)
+    logits = torch.einsum("hd,...hd->h...", query_vector * block.attn.scale, keys)
+    weights = logits.flatten(1).softmax(-1).view(logits.shape)
+    full = torch.zeros(heads, *tokens.shape[:-1])
+    full[(slice(None), *region)] = weights
+    return full
+
+
+@pytest.mark.parametrize("video", [False, True], ids=["image", "video"])
+def test_attention_lands_on_the_query_mask_unit(video):
+    """Every layer (mask-unit and global, with and without query pooling), at queries in different units: the map
+    equals attention recomputed by hand on the grid, so the query is the right token and the weights sit where their
+    keys are."""
+    model = model_of(HieraForVideoClassification if video else HieraForImageClassification, video=video)
+    source = random_video()[:, :64, :64] if video else drawn_image(64, 64)
+    processor = exact_processor(video)
+    pixel_values = viz.prepare_input(model, processor, source).pixel_values
+    queries = [(1, 10, 50), (3, 60, 5)] if video else [(10, 50), (60, 5), (33, 33)]
+    scopes = set()
+    for layer, query in itertools.product(range(sum(model.config.depths)), queries):
+        result = viz.query_attention(model, processor, source, query=query, layer=layer)
+        expected = brute_force_attention(model, pixel_values, layer, list(query))
+        torch.testing.assert_close(result.weights, expected, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(result.weights.flatten(1).sum(-1), torch.ones(len(result.weights)))
+        assert all(start <= q < stop for q, (start, stop) in zip(query, result.query_box))
+        scopes.add(result.mask_unit_attention)
+    assert scopes == {True, False}  # both kinds of layer were checked
+
+
+def test_attention_figure_for_an_mae_checkpoint_uses_its_encoder_unmasked():
+    mae = model_of(HieraForPreTraining)
+    classifier = model_of(HieraForImageClassification)
+    classifier.hiera.load_state_dict(mae.hiera.state_dict(), strict=False)
+    image = drawn_image()
+    ours = viz.query_attention(mae, None, image, layer=2).weights
+    torch.testing.assert_close(ours, viz.query_attention(classifier, None, image, layer=2).weights)
+    figure = viz.attention_figure(mae, None, image, layer=-1)
+    heads = mae.config.num_heads[-1]
+    assert len(figure.axes) == 2 + heads  # input, mean, one per head
+    assert "global attention" in figure.get_suptitle()
+
+
+def test_mae_reconstruction_shows_the_input_the_mask_and_denormalised_predictions():
+    model = model_of(HieraForPreTraining)
+    processor = exact_processor()
+    colourful = drawn_image(64, 64)
+    original = viz.mae_reconstruction(model, processor, colourful)["original"][0]
+    np.testing.assert_allclose(original, viz.prepare_input(model, processor, colourful).rgb, atol=1e-6)
+
+    # Grey blocks of the prediction patch size normalised alike in every channel: each target patch has variance
+    # 0, so a prediction de-normalised with the original patch's mean and variance is that patch, whatever the guess.
+    processor = HieraImageProcessorPil(
+        do_resize=False, do_center_crop=False, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    )
+    size = model.decoder.pred_stride
+    levels = np.random.default_rng(0).integers(0, 256, (64 // size, 64 // size), dtype=np.uint8)
+    image = Image.fromarray(levels.repeat(size, 0).repeat(size, 1)).convert("RGB")
+    result = viz.mae_reconstruction(model, processor, image, mask_ratio=0.75, seed=3)
+    prepared = viz.prepare_input(model, processor, image)
+    np.testing.assert_allclose(result["original"][0], prepared.rgb, atol=1e-6)
+    np.testing.assert_allclose(result["prediction"][0], prepared.rgb, atol=0.01)
+    visible = result["visible"][0]
+    assert visible.mean() == pytest.approx(int(model.config.num_mask_units * 0.25) / model.config.num_mask_units)
+    np.testing.assert_array_equal(result["masked"][0][visible], result["original"][0][visible])
+    np.testing.assert_array_equal(result["masked"][0][~visible], 0.5)
+    np.testing.assert_array_equal(result["pasted"][0][visible], result["original"][0][visible])
+    np.testing.assert_array_equal(result["pasted"][0][~visible], result["prediction"][0][~visible])
+
+    # The seed fixes the mask; the ratio is an argument and the model's config is left as it was.
+    again = viz.mae_reconstruction(model, processor, image, mask_ratio=0.75, seed=3)["visible"]
+    other = viz.mae_reconstruction(model, processor, image, mask_ratio=0.75, seed=4)["visible"]
+    np.testing.assert_array_equal(again, result["visible"])
+    assert (other != result["visible"]).any()
+    assert viz.mae_reconstruction(model, processor, image, mask_ratio=0.25)["visible"].mean() == 0.75
+    assert model.config.mask_ratio == 0.6
+    figure = viz.mae_reconstruction_figure(model, processor, image, mask_ratio=0.5)
+    assert "mask ratio 0.5" in figure.get_suptitle() and "normalised" in figure.get_suptitle()
+
+
+def test_mae_reconstruction_of_a_video_has_a_row_per_temporal_token():
+    model = model_of(HieraForPreTraining, video=True)
+    processor = exact_processor(video=True)
+    video = random_video(4)[:, :64, :64]
+    result = viz.mae_reconstruction(model, processor, video, mask_ratio=0.5)
+    prepared = viz.prepare_input(model, processor, video)
+    frames = prepared.rgb[:: model.config.patch_stride[0]]  # the first frame of each temporal token
+    assert result["original"].shape == frames.shape == (2, 64, 64, 3)
+    np.testing.assert_allclose(result["original"], frames, atol=1e-6)
+    assert len(viz.mae_reconstruction_figure(model, processor, video).axes) == 2 * 4
+
+
+def test_principal_components_separate_regions():
+    """Features that differ only by region: the same colour inside a region, different colours across regions."""
+    regions = torch.zeros(8, 8, dtype=torch.long)
+    regions[:4, 4:], regions[4:, :4], regions[4:, 4:] = 1, 2, 3
+    codes = torch.randn(4, 32, generator=torch.Generator().manual_seed(0))
+    rgb = viz.principal_components_rgb(codes[regions] + 1e-3 * torch.randn(8, 8, 32))
+    assert rgb.shape == (8, 8, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    means = [rgb[(regions == r).numpy()].mean(0) for r in range(4)]
+    for r in range(4):
+        assert np.abs(rgb[(regions == r).numpy()] - means[r]).max() < 0.05
+    assert min(np.abs(a - b).max() for a, b in itertools.combinations(means, 2)) > 0.3
+
+
+def test_feature_maps_and_predictions_figures():
+    model = model_of(HieraForImageClassification)
+    image = drawn_image()
+    figure = viz.feature_maps_figure(model, None, image)
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles == ["input", "stage 0 (16x16)", "stage 1 (8x8)", "stage 2 (4x4)", "stage 3 (2x2)"]
+
+    pairs = viz.top_predictions(model, None, image, top_k=3)
+    pixel_values = viz.default_processor(model)(image, return_tensors="pt").pixel_values
+    with torch.no_grad():
+        probabilities = model(pixel_values).logits.softmax(-1)[0]
+    scores, indices = probabilities.topk(3)
+    assert [label for label, _ in pairs] == [model.config.id2label[i] for i in indices.tolist()]
+    np.testing.assert_allclose([score for _, score in pairs], scores.numpy(), rtol=1e-6)
+    bars = viz.predictions_figure(model, None, image, top_k=3).axes[1]
+    assert [t.get_text() for t in bars.get_yticklabels()] == [label for label, _ in pairs][::-1]
+
+    video_model = model_of(HieraForVideoClassification, video=True)
+    figure = viz.feature_maps_figure(video_model, None, random_video())
+    assert len(figure.axes) == 2 * 5  # a row per temporal token: input + 4 stages
+
+
+def test_bad_input_says_what_was_expected(tmp_path):
+    model = model_of(HieraForImageClassification)
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(ValueError, match="is not an image"):
+        viz.prepare_input(model, None, text)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x07" * 300)
+    video_model = model_of(HieraForVideoClassification, video=True)
+    with pytest.raises(ValueError, match="broken.mp4"):
+        viz.prepare_input(video_model, None, broken)
+    with pytest.raises(ValueError, match="takes an image; got a video"):
+        viz.prepare_input(model, None, random_video())
+    with pytest.raises(ValueError, match="takes a video; got an image"):
+        viz.prepare_input(video_model, None, drawn_image())
+    with pytest.raises(ValueError, match="is not a file"):
+        viz.prepare_input(model, None, tmp_path / "missing.jpg")
+    with pytest.raises(TypeError, match="got int"):
+        viz.prepare_input(model, None, 3)
+    with pytest.raises(ValueError, match="query must be 2 pixel coordinates"):
+        viz.query_attention(model, None, drawn_image(), query=(70, 10))
+    with pytest.raises(ValueError, match="layer must be in"):
+        viz.query_attention(model, None, drawn_image(), layer=6)
+    mae = model_of(HieraForPreTraining)
+    with pytest.raises(ValueError, match="mask_ratio must be in"):
+        viz.mae_reconstruction(mae, None, drawn_image(), mask_ratio=1.0)
+    with pytest.raises(ValueError, match=f"hides all {mae.config.num_mask_units} mask units"):
+        viz.mae_reconstruction(mae, None, drawn_image(), mask_ratio=0.99)
+    assert mae.config.mask_ratio == 0.6
+    with pytest.raises(TypeError, match="need a classifier"):
+        viz.top_predictions(mae, None, drawn_image())
+    with pytest.raises(TypeError, match="need a HieraForPreTraining"):
+        viz.mae_reconstruction(model, None, drawn_image())
+
+
+def test_visualize_command_writes_the_pictures_that_suit_each_model(tmp_path, capsys):
+    image_path = tmp_path / "shapes.png"
+    drawn_image().save(image_path)
+    classifier, mae = tmp_path / "classifier", tmp_path / "mae"
+    model_of(HieraForImageClassification).save_pretrained(classifier)
+    model_of(HieraForPreTraining).save_pretrained(mae)
+
+    written = cli_main(
+        ["visualize", "--model", str(classifier), "--input", str(image_path), "--output-dir", str(tmp_path / "a")]
+    )
+    assert [p.name for p in written] == ["shapes_predictions.png", "shapes_attention.png", "shapes_features.png"]
+    written = cli_main(
+        ["visualize", "--model", str(mae), "--input", str(image_path), "--output-dir", str(tmp_path / "b"),
+         "--mask-ratio", "0.5", "--layer", "0", "--query", "5", "60"]
+    )  # fmt: skip
+    assert [p.name for p in written] == ["shapes_attention.png", "shapes_features.png", "shapes_reconstruction.png"]
+    for path in written:
+        with Image.open(path) as picture:
+            assert picture.format == "PNG" and min(picture.size) > 100
+
+    video_path = tmp_path / "clip.mp4"
+    write_video(video_path, random_video(8, seed=1)[:, :64, :64])
+    video_folder = tmp_path / "video"
+    model_of(HieraForVideoClassification, video=True).save_pretrained(video_folder)
+    written = cli_main(
+        ["visualize", "--model", str(video_folder), "--input", str(video_path), "--output-dir", str(tmp_path / "c")]
+    )
+    assert len(written) == 3
+
+    # A bad input fails before anything is written.
+    with pytest.raises(ValueError, match="is not an image"):
+        cli_main(
+            [
+                "visualize",
+                "--model",
+                str(classifier),
+                "--input",
+                str(video_folder / "config.json"),
+                "--output-dir",
+                str(tmp_path / "d"),
+            ]
+        )
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(SystemExit):
+        cli_main(["visualize", "--model", str(classifier), "--input", str(image_path), "--figures", "reconstruction"])
+    assert "cannot draw reconstruction" in capsys.readouterr().err
