@@ -192,11 +192,7 @@ def test_video_script_learns_motion(demo_data, tmp_path):
 
 # 16 mask units of 4x4 tokens on a 64x64 image (6 visible at ratio 0.6): enough context to reconstruct from. The
 # demo geometry (8x8-token units) has 4 units, one visible, and stays image-blind in a CPU-sized run.
-MAE_IMAGE = json.dumps(
-    {"embed_dim": 32, "num_heads": [1, 2, 4], "depths": [1, 1, 1], "masked_unit_size": [4, 4],
-     "masked_unit_attention": [True, True, False], "image_size": [64, 64], "decoder_hidden_size": 64,
-     "decoder_depth": 2, "decoder_num_heads": 2}
-)  # fmt: skip
+MAE_IMAGE = json.dumps(load(EXAMPLES / "demo.py").DIGITS_MAE)  # the web demo trains the same MAE
 
 
 def test_mae_learns_from_the_image_and_fine_tunes_from_its_encoder(demo_data, tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import math
 import os
 from contextlib import contextmanager
@@ -277,26 +278,28 @@ def attention_figure(model, processor, source, query=None, layer: int = -1):
     frames = _frames(prepared, config)
     maps = torch.cat([result.weights.mean(0, keepdim=True), result.weights])  # (1 + heads, *key_grid)
     if not config.is_video:
-        maps = maps[:, None]  # one row
-    rows, columns = maps.shape[1], maps.shape[0] + 1
-    height, width = frames.shape[1:3]
-    figure = _figure(1.9 * columns, 2.0 * rows + 0.6)
-    axes = np.array(figure.subplots(rows, columns, squeeze=False))
+        maps = maps[:, None]  # one temporal position
     titles = ["input + query", "mean of heads"] + [f"head {h}" for h in range(result.weights.shape[0])]
-    query_row = result.query_box[0][0] // config.patch_stride[0] if config.is_video else 0
+    # Images: the panels wrap after 5; videos: a row per temporal token, a column per panel.
+    wrap = len(titles) if config.is_video else min(len(titles), 5)
+    rows = maps.shape[1] * math.ceil(len(titles) / wrap)
+    figure = _figure(1.9 * wrap, 2.0 * rows + 0.6)
+    axes = np.array(figure.subplots(rows, wrap, squeeze=False))
+    height, width = frames.shape[1:3]
+    query_time = result.query_box[0][0] // config.patch_stride[0] if config.is_video else 0
     (y0, y1), (x0, x1) = result.query_box[-2:]
-    for row in range(rows):
-        for column in range(columns):
-            ax = axes[row, column]
-            ax.imshow(frames[min(row, len(frames) - 1)])
-            if column == 0:
-                if row == query_row:
-                    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="red", lw=2))
-            else:
-                weight = maps[column - 1, row].numpy()
-                ax.imshow(weight, cmap="inferno", alpha=0.65, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
-            if row == 0:
-                ax.set_title(titles[column], fontsize=9)
+    for time, panel in itertools.product(range(maps.shape[1]), range(len(titles))):
+        ax = axes[time + panel // wrap, panel % wrap]
+        ax.imshow(frames[min(time, len(frames) - 1)])
+        if panel == 0 and time == query_time:
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="red", lw=2))
+        elif panel > 0:
+            weight = maps[panel - 1, time].numpy()
+            ax.imshow(weight, cmap="inferno", alpha=0.65, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        if time == 0:
+            ax.set_title(titles[panel], fontsize=9)
+    for ax in axes.flat[len(titles) :] if not config.is_video else []:
+        ax.remove()
     _hide_axes(axes)
     scope = "its mask unit" if result.mask_unit_attention else "the whole input (global attention)"
     figure.suptitle(f"Layer {result.layer} (stage {result.stage}): the red query token's attention over {scope}")

@@ -1,0 +1,143 @@
+# Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
+"""A web page for trying a Hiera model (Gradio; laid out as a Hugging Face Space).
+
+    python demo/app.py --model FOLDER_OR_HUB_ID [--mae FOLDER_OR_HUB_ID]
+
+Upload an image (or a video, for a video model): the page shows the top-5 labels (classifiers), one query token's
+attention, each stage's feature maps and, with an MAE checkpoint (`--model` or `--mae`), its reconstruction at the
+chosen mask ratio. With no `--model` (and no `HIERA_MODEL` variable, as a Space would set) it serves the README
+main job's digits classifier and a digits MAE, training them first when they are not in `demo_output/`.
+Gradio's `GRADIO_SERVER_NAME` and `GRADIO_SERVER_PORT` choose the address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline and private by default
+
+import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+
+from hiera_hf import HieraForImageClassification, HieraForPreTraining, HieraForVideoClassification  # noqa: E402
+from hiera_hf import visualization as viz  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_OUTPUT = ROOT / "demo_output"
+DEMO_MODELS = {"classifier": DEMO_OUTPUT / "hiera-digits", "mae": DEMO_OUTPUT / "hiera-digits-mae"}
+
+
+def demo_models() -> tuple[Path, Path]:
+    """The main job's digits classifier and the digits MAE, trained with `examples/demo.py` when missing."""
+    script = ROOT / "examples" / "demo.py"
+    for kind, flag in (("classifier", []), ("mae", ["--mae"])):
+        if not (DEMO_MODELS[kind] / "config.json").is_file():
+            if not script.is_file():
+                raise SystemExit(f"No --model given and {script} is not here to train the demo model.")
+            print(f"Training the demo {kind} (examples/demo.py {' '.join(flag)}) ...", flush=True)
+            subprocess.run([sys.executable, str(script), "--output-dir", str(DEMO_OUTPUT), *flag], check=True)
+    return DEMO_MODELS["classifier"], DEMO_MODELS["mae"]
+
+
+class Demo:
+    """What one request computes, from a model and optionally an MAE of the same modality."""
+
+    def __init__(self, model, mae=None):
+        if isinstance(model, HieraForPreTraining) and mae is None:
+            mae = model  # an MAE alone: its encoder's attention and features, and its reconstructions
+        if mae is not None and not isinstance(mae, HieraForPreTraining):
+            raise ValueError(f"--mae must be an MAE (HieraForPreTraining) checkpoint, got a {type(mae).__name__}.")
+        if mae is not None and mae.config.is_video != model.config.is_video:
+            raise ValueError("--model and --mae must both be image models or both video models.")
+        self.model, self.mae = model, mae
+        self.processor = viz.default_processor(model)
+        self.mae_processor = viz.default_processor(mae) if mae is not None else None
+        self.is_classifier = isinstance(model, (HieraForImageClassification, HieraForVideoClassification))
+        self.num_layers = sum(model.config.depths)
+
+    def run(self, upload, layer, query_row, query_column, mask_ratio, seed):
+        """One submission -> (top-5 labels, attention, feature maps, reconstruction); bad input -> a message."""
+        if upload is None:
+            raise gr.Error("Upload an image or a video first.", title="Nothing to analyse")
+        path = upload if isinstance(upload, str) else upload.name
+        try:
+            with torch.inference_mode():
+                return self._pictures(path, int(layer), query_row, query_column, mask_ratio, int(seed))
+        except (ValueError, TypeError) as error:  # unreadable or unsuitable input: say so, keep serving
+            raise gr.Error(str(error), title="Cannot use this file") from error
+
+    def _pictures(self, path, layer, query_row, query_column, mask_ratio, seed):
+        prepared = viz.prepare_input(self.model, self.processor, path)
+        size = prepared.pixel_values.shape[-2:]
+        query = [min(int(f * s), s - 1) for f, s in zip((query_row, query_column), size)]
+        if self.model.config.is_video:
+            query.insert(0, prepared.pixel_values.shape[1] // 2)  # the middle frame
+        labels = None
+        if self.is_classifier:
+            labels = dict(viz.top_predictions(self.model, self.processor, prepared, top_k=5))
+        attention = viz.attention_figure(self.model, self.processor, prepared, query=query, layer=layer)
+        features = viz.feature_maps_figure(self.model, self.processor, prepared)
+        reconstruction = None
+        if self.mae is not None:
+            figure = viz.mae_reconstruction_figure(self.mae, self.mae_processor, path, mask_ratio, seed)
+            reconstruction = viz.figure_to_image(figure)
+        return labels, viz.figure_to_image(attention), viz.figure_to_image(features), reconstruction
+
+    def blocks(self, title: str) -> gr.Blocks:
+        kind = "a video" if self.model.config.is_video else "an image"
+        with gr.Blocks(title="Hiera") as page:
+            gr.Markdown(
+                f"# Hiera: {title}\nUpload {kind}, then press **Analyse**. Hiera is a hierarchical vision "
+                "transformer (Ryali et al., ICML 2023), here through hiera-hf's Transformers classes."
+            )
+            with gr.Row():
+                with gr.Column(scale=1):
+                    upload = gr.File(label=f"{kind.split()[1].capitalize()} file", elem_id="upload")
+                    layer = gr.Slider(
+                        0, self.num_layers - 1, value=self.num_layers - 1, step=1, label="Attention: layer"
+                    )
+                    query_row = gr.Slider(0, 1, value=0.5, label="Attention: query row (fraction of the height)")
+                    query_column = gr.Slider(0, 1, value=0.5, label="Attention: query column (fraction of the width)")
+                    mask_ratio = gr.Slider(
+                        0.1, 0.9, value=self.mae.config.mask_ratio if self.mae else 0.6, step=0.05,
+                        label="MAE: mask ratio", visible=self.mae is not None,
+                    )  # fmt: skip
+                    seed = gr.Number(0, precision=0, label="MAE: mask seed", visible=self.mae is not None)
+                    button = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                with gr.Column(scale=2):
+                    labels = gr.Label(num_top_classes=5, label="Top-5", elem_id="labels", visible=self.is_classifier)
+                    attention = gr.Image(label="Attention", type="pil", elem_id="attention", show_label=False)
+                    features = gr.Image(label="Feature maps", type="pil", elem_id="features", show_label=False)
+                    reconstruction = gr.Image(
+                        label="MAE reconstruction",
+                        type="pil",
+                        elem_id="reconstruction",
+                        visible=self.mae is not None,
+                        show_label=False,
+                    )
+            button.click(
+                self.run,
+                [upload, layer, query_row, query_column, mask_ratio, seed],
+                [labels, attention, features, reconstruction],
+            )
+        return page
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=os.environ.get("HIERA_MODEL"), help="a saved folder or Hub id")
+    parser.add_argument("--mae", default=os.environ.get("HIERA_MAE_MODEL"), help="an MAE folder for reconstructions")
+    args = parser.parse_args(argv)
+    if args.model is None:
+        args.model, args.mae = demo_models()
+    model = viz.load_model(str(args.model))
+    mae = viz.load_model(str(args.mae)) if args.mae else None
+    Demo(model, mae).blocks(Path(str(args.model)).name).launch()
+
+
+if __name__ == "__main__":
+    main()

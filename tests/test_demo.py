@@ -1,0 +1,207 @@
+"""The web demo (demo/app.py) in a real browser: Debian's headless Chromium driven by Playwright.
+
+The browser is not optional: without /usr/bin/chromium the test fails and says how to install it (`.ci/run` does).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import small_config, write_video
+from PIL import Image, ImageDraw
+
+from hiera_hf import HieraForImageClassification, HieraForPreTraining, HieraForVideoClassification
+from hiera_hf import visualization as viz
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "demo" / "app.py"
+sys.path.insert(0, str(ROOT / "examples"))
+from hiera_examples import load_script  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def save_models(folder: Path) -> tuple[Path, Path]:
+    torch.manual_seed(0)
+    labels = {i: name for i, name in enumerate(["circle", "square", "triangle", "star", "ring"])}
+    config = small_config(id2label=labels, label2id={v: k for k, v in labels.items()})
+    HieraForImageClassification(config).save_pretrained(folder / "classifier")
+    HieraForPreTraining(small_config()).save_pretrained(folder / "mae")
+    return folder / "classifier", folder / "mae"
+
+
+def drawn_picture(path: Path) -> Path:
+    image = Image.new("RGB", (120, 90), (40, 130, 70))
+    ImageDraw.Draw(image).ellipse((10, 10, 70, 70), fill=(220, 40, 40))
+    image.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`python demo/app.py --model ... --mae ...` on a free port (Gradio's own GRADIO_SERVER_* settings)."""
+    folder = tmp_path_factory.mktemp("demo")
+    classifier, mae = save_models(folder)
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    log = open(folder / "app.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [sys.executable, str(APP), "--model", str(classifier), "--mae", str(mae)], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                log.close()
+                pytest.fail(f"the demo did not start:\n{(folder / 'app.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield url, classifier, folder
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def browser_page():
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: the browser test needs Debian's chromium (apt-get install -y chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            args=CHROMIUM_FLAGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1600},
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def test_demo_page_in_chromium(served, browser_page, tmp_path):
+    """Bad submissions give a message and leave the app serving; a picture gives the model's top-5 and three
+    rendered pictures; a screenshot is saved."""
+    url, classifier_folder, folder = served
+    page = browser_page
+    page.goto(url)
+    page.wait_for_selector("#analyse")
+    upload = page.locator("#upload input[type=file]")
+
+    def submit_and_expect_message(text: str) -> None:
+        page.click("#analyse")
+        page.locator(".toast-body", has_text=text).first.wait_for(timeout=30_000)
+        page.locator(".toast-body .toast-close").first.click()  # dismissed, so the next message is a new one
+        page.locator(".toast-body").first.wait_for(state="detached", timeout=10_000)
+
+    submit_and_expect_message("Upload an image or a video first.")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    upload.set_input_files(str(notes))
+    submit_and_expect_message("'notes.txt' is not an image")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x07" * 300)
+    page.locator("#upload button[aria-label='Clear']").click()
+    upload.set_input_files(str(broken))
+    submit_and_expect_message("broken.mp4")
+
+    picture = drawn_picture(tmp_path / "disc.png")
+    page.locator("#upload button[aria-label='Clear']").click()
+    upload.set_input_files(str(picture))
+    page.click("#analyse")
+    rendered = "() => ['attention', 'features', 'reconstruction'].every(id => {"
+    rendered += (
+        " const img = document.querySelector(`#${id} img`); return img && img.complete && img.naturalWidth > 200 })"
+    )
+    page.wait_for_function(rendered, timeout=60_000)
+    expected = viz.top_predictions(viz.load_model(str(classifier_folder)), None, picture, top_k=5)
+    shown = page.locator("#labels").inner_text()
+    positions = [shown.rfind(label) for label, _ in expected]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), (shown, expected)
+    assert f"{round(expected[0][1] * 100)}%" in shown
+    assert page.locator(".toast-body").count() == 0  # the good request raised nothing
+
+    screenshot = tmp_path / "demo.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    with Image.open(screenshot) as image:
+        colours = np.asarray(image.convert("RGB")).reshape(-1, 3)
+        assert image.size[0] == 1400 and len(np.unique(colours[::97], axis=0)) > 50  # the figures are in it
+    if os.environ.get("HIERA_SCREENSHOT"):  # e.g. docs/pictures/demo.png
+        shutil.copy(screenshot, os.environ["HIERA_SCREENSHOT"])
+
+
+def test_demo_requests_for_video_and_mae_models(tmp_path):
+    """The request handler without the browser: a video classifier on an .mp4, and an MAE on its own."""
+    app = load_script(APP)
+    torch.manual_seed(0)
+    video_demo = app.Demo(HieraForVideoClassification(small_config(video=True)).eval())
+    video = tmp_path / "clip.mp4"
+    write_video(video, np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8))
+    labels, attention, features, reconstruction = video_demo.run(str(video), 0, 0.2, 0.8, 0.6, 0)
+    assert len(labels) == 5 and reconstruction is None
+    assert attention.size[0] > 200 and features.size[1] > 200
+
+    mae_demo = app.Demo(HieraForPreTraining(small_config()).eval())
+    picture = drawn_picture(tmp_path / "disc.png")
+    labels, _, _, reconstruction = mae_demo.run(str(picture), 2, 0.5, 0.5, 0.5, 1)
+    assert labels is None and reconstruction.size[0] > 200
+    with pytest.raises(ValueError, match="must both be image models"):
+        app.Demo(HieraForImageClassification(small_config()), HieraForPreTraining(small_config(video=True)))
+
+
+def test_demo_without_a_model_trains_the_missing_demo_models(tmp_path, monkeypatch):
+    app = load_script(APP)
+    monkeypatch.setattr(app, "DEMO_OUTPUT", tmp_path)
+    monkeypatch.setattr(app, "DEMO_MODELS", {"classifier": tmp_path / "c", "mae": tmp_path / "m"})
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "config.json").write_text("{}")
+    calls = []
+
+    def fake_run(command, check):
+        calls.append(command)
+        (tmp_path / "m").mkdir()
+        (tmp_path / "m" / "config.json").write_text("{}")
+
+    monkeypatch.setattr(app.subprocess, "run", fake_run)
+    assert app.demo_models() == (tmp_path / "c", tmp_path / "m")
+    assert calls == [[sys.executable, str(ROOT / "examples" / "demo.py"), "--output-dir", str(tmp_path), "--mae"]]
+    assert app.demo_models() == (tmp_path / "c", tmp_path / "m") and len(calls) == 1  # present: nothing to train
+
+
+def test_demo_folder_is_laid_out_as_a_space():
+    import yaml
+
+    front_matter = (ROOT / "demo" / "README.md").read_text().split("---")[1]
+    card = yaml.safe_load(front_matter)
+    assert card["sdk"] == "gradio" and (ROOT / "demo" / card["app_file"]).is_file()
+    assert int(card["sdk_version"].split(".")[0]) >= 5
+    requirements = (ROOT / "demo" / "requirements.txt").read_text().splitlines()
+    assert {"gradio>=5", "hiera-hf[demo]"} <= {line for line in requirements if not line.startswith("#")}
