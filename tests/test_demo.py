@@ -5,14 +5,7 @@ The browser is not optional: without /usr/bin/chromium the test fails and says h
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +22,7 @@ APP = ROOT / "demo" / "app.py"
 sys.path.insert(0, str(ROOT / "examples"))
 from hiera_examples import load_script  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+browser = load_script(ROOT / "demo" / "browser.py")
 
 
 def save_models(folder: Path) -> tuple[Path, Path]:
@@ -60,58 +43,21 @@ def drawn_picture(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """`python demo/app.py --model ... --mae ...` on a free port (Gradio's own GRADIO_SERVER_* settings)."""
     folder = tmp_path_factory.mktemp("demo")
     classifier, mae = save_models(folder)
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
-    log = open(folder / "app.log", "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [sys.executable, str(APP), "--model", str(classifier), "--mae", str(mae)], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                log.close()
-                pytest.fail(f"the demo did not start:\n{(folder / 'app.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-    yield url, classifier, folder
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with browser.serve(["--model", str(classifier), "--mae", str(mae)], folder / "app.log", timeout=120) as url:
+        yield url, classifier
 
 
-@pytest.fixture
-def browser_page():
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: the browser test needs Debian's chromium (apt-get install -y chromium).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS,
-            headless=True,
-            viewport={"width": 1400, "height": 1600},
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-
-
-def test_demo_page_in_chromium(served, browser_page, tmp_path):
+def test_demo_page_in_chromium(served, tmp_path):
     """Bad submissions give a message and leave the app serving; a picture gives the model's top-5 and three
-    rendered pictures; a screenshot is saved."""
-    url, classifier_folder, folder = served
-    page = browser_page
+    rendered pictures; a screenshot is saved. Without Debian's chromium this fails and says how to install it."""
+    url, classifier_folder = served
+    with browser.chromium_page() as page:
+        check_the_page(page, url, classifier_folder, tmp_path)
+
+
+def check_the_page(page, url, classifier_folder, tmp_path):
     page.goto(url)
     page.wait_for_selector("#analyse")
     upload = page.locator("#upload input[type=file]")
@@ -154,8 +100,6 @@ def test_demo_page_in_chromium(served, browser_page, tmp_path):
     with Image.open(screenshot) as image:
         colours = np.asarray(image.convert("RGB")).reshape(-1, 3)
         assert image.size[0] == 1400 and len(np.unique(colours[::97], axis=0)) > 50  # the figures are in it
-    if os.environ.get("HIERA_SCREENSHOT"):  # e.g. docs/pictures/demo.png
-        shutil.copy(screenshot, os.environ["HIERA_SCREENSHOT"])
 
 
 def test_demo_requests_for_video_and_mae_models(tmp_path):

@@ -20,6 +20,7 @@ import io
 import itertools
 import math
 import os
+import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,13 @@ def _encoder(model: HieraPreTrainedModel) -> HieraModel:
     if isinstance(model, (HieraBackbone, HieraForImageClassification, HieraForVideoClassification)):
         return model.hiera
     raise TypeError(f"Expected a Hiera model from hiera_hf, got {type(model).__name__}.")
+
+
+def _caption(figure, text: str, fontsize: int = 10) -> None:
+    """A title wrapped to the figure's width (about 1.6 x fontsize points per character)."""
+    width = int(figure.get_figwidth() * 72 / (0.6 * fontsize))
+    lines = [textwrap.fill(line, width) for line in text.splitlines()]
+    figure.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def _hide_axes(axes) -> None:
@@ -302,7 +310,7 @@ def attention_figure(model, processor, source, query=None, layer: int = -1):
         ax.remove()
     _hide_axes(axes)
     scope = "its mask unit" if result.mask_unit_attention else "the whole input (global attention)"
-    figure.suptitle(f"Layer {result.layer} (stage {result.stage}): the red query token's attention over {scope}")
+    _caption(figure, f"Layer {result.layer} (stage {result.stage}): the red query token's attention over {scope}")
     return figure
 
 
@@ -348,7 +356,7 @@ def feature_maps_figure(model, processor, source):
                 axes[0, stage + 1].set_title(f"stage {stage} ({grid})", fontsize=9)
     axes[0, 0].set_title("input", fontsize=9)
     _hide_axes(axes)
-    figure.suptitle("Feature maps: the first three principal components of each stage as RGB")
+    _caption(figure, "Feature maps: the first three principal components of each stage as RGB")
     return figure
 
 
@@ -445,7 +453,7 @@ def mae_reconstruction_figure(model, processor, source, mask_ratio: float | None
     caption = f"MAE reconstruction: mask ratio {ratio:g} ({hidden:.0%} of the pixels hidden), seed {seed}."
     if model.config.normalize_pixel_loss:
         caption += "\nPredictions are per-patch normalised pixels, shown with each original patch's mean and variance."
-    figure.suptitle(caption, fontsize=9)
+    _caption(figure, caption, fontsize=9)
     return figure
 
 
