@@ -123,6 +123,7 @@ class Demo:
                 self.run,
                 [upload, layer, query_row, query_column, mask_ratio, seed],
                 [labels, attention, features, reconstruction],
+                concurrency_limit=1,  # one request at a time: the mask ratio is set on the MAE's config per call
             )
         return page
 

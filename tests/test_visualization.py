@@ -283,3 +283,23 @@ def test_visualize_command_writes_the_pictures_that_suit_each_model(tmp_path, ca
     with pytest.raises(SystemExit):
         cli_main(["visualize", "--model", str(classifier), "--input", str(image_path), "--figures", "reconstruction"])
     assert "cannot draw reconstruction" in capsys.readouterr().err
+
+
+def test_processor_comes_from_the_model_folder_or_hub_id(tmp_path, monkeypatch):
+    folder = tmp_path / "classifier"
+    model_of(HieraForImageClassification).save_pretrained(folder)
+    HieraImageProcessorPil(crop_size={"height": 64, "width": 64}, size={"shortest_edge": 80}).save_pretrained(folder)
+    assert viz.default_processor(viz.load_model(str(folder))).size["shortest_edge"] == 80
+    fresh = model_of(HieraForImageClassification)  # not saved: the evaluation transform sized for the config
+    assert viz.default_processor(fresh).crop_size == {"height": 64, "width": 64}
+
+    asked = []
+    from hiera_hf import HieraImageProcessor
+
+    def from_hub(name):
+        asked.append(name)
+        return "the Hub's processor"
+
+    monkeypatch.setattr(HieraImageProcessor, "from_pretrained", from_hub)
+    fresh.name_or_path = "facebook/hiera-demo"
+    assert viz.default_processor(fresh) == "the Hub's processor" and asked == ["facebook/hiera-demo"]

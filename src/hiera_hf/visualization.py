@@ -88,10 +88,18 @@ def load_model(name_or_path: str) -> HieraPreTrainedModel:
 
 
 def default_processor(model: HieraPreTrainedModel):
-    """The processor saved with the model, or the evaluation transform sized for its config."""
+    """The processor saved with the model (folder or Hub id), or the evaluation transform sized for its config."""
+    from .image_processing_hiera import HieraImageProcessor
     from .training import processor_for
+    from .video_processing_hiera import HieraVideoProcessor
 
-    return processor_for(model.config, model.name_or_path)
+    name = model.name_or_path
+    if name and not os.path.isdir(name):  # a Hub id: its own processor when it has one
+        try:
+            return (HieraVideoProcessor if model.config.is_video else HieraImageProcessor).from_pretrained(name)
+        except OSError:
+            pass
+    return processor_for(model.config, name)
 
 
 def _read(source, is_video: bool):
@@ -367,7 +375,8 @@ def feature_maps_figure(model, processor, source):
 
 @contextmanager
 def _mask_ratio(config: HieraConfig, mask_ratio: float | None):
-    """Set `config.mask_ratio` for one forward pass (the MAE encoder reads it when it masks)."""
+    """Set `config.mask_ratio` for one forward pass (the MAE encoder reads it when it masks). It changes the shared
+    config, so calls on one model must not overlap (the web demo runs one request at a time)."""
     saved = config.mask_ratio
     if mask_ratio is not None:
         if not 0 <= mask_ratio < 1:
