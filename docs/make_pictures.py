@@ -2,7 +2,7 @@
 """The README's pictures, from the demo models (the main job's digits classifier and the digits MAE, trained into
 `demo_output/` when missing), and a screenshot of the web demo serving them in headless Chromium.
 
-    python docs/make_pictures.py [--output-dir docs/pictures]
+    python docs/make_pictures.py [--output-dir docs/pictures] [--model FOLDER --mae FOLDER --input FILE]
 
 Needs `pip install -e ".[demo]"`, Playwright and Debian's chromium. The folder is written completely or not at all.
 """
@@ -26,12 +26,17 @@ DIGIT = Path("data/digits/validation/3/1004.png")  # relative to demo_output/
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", default=str(ROOT / "docs" / "pictures"))
+    parser.add_argument("--model", help="a classifier folder (default: the demo's, with --mae and --input)")
+    parser.add_argument("--mae", help="an MAE folder")
+    parser.add_argument("--input", help="an image file")
     args = parser.parse_args(argv)
     app = load_script(ROOT / "demo" / "app.py")
     browser = load_script(ROOT / "demo" / "browser.py")
-    classifier_dir, mae_dir = app.demo_models()
-    digit = app.DEMO_OUTPUT / DIGIT
-    classifier, mae = viz.load_model(str(classifier_dir)), viz.load_model(str(mae_dir))
+    if args.model is None:
+        args.model, args.mae = app.demo_models()
+        args.input = app.DEMO_OUTPUT / DIGIT
+    classifier, mae = viz.load_model(str(args.model)), viz.load_model(str(args.mae))
+    digit = Path(args.input)
 
     with atomic_folder(args.output_dir, overwrite=True) as staging:
         figures = {
@@ -43,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         }
         for name, figure in figures.items():
             figure.savefig(staging / f"{name}.png")
-        with browser.serve([], staging / "app.log") as url, browser.chromium_page(1400, 1500) as page:
+        served = ["--model", str(args.model), "--mae", str(args.mae)]
+        with browser.serve(served, staging / "app.log") as url, browser.chromium_page(1400, 1500) as page:
             browser.analyse(page, url, digit)
             page.screenshot(path=str(staging / "demo.png"), full_page=True)
         (staging / "app.log").unlink()

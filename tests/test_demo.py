@@ -149,3 +149,17 @@ def test_demo_folder_is_laid_out_as_a_space():
     assert int(card["sdk_version"].split(".")[0]) >= 5
     requirements = (ROOT / "demo" / "requirements.txt").read_text().splitlines()
     assert {"gradio>=5", "hiera-hf[demo]"} <= {line for line in requirements if not line.startswith("#")}
+
+
+def test_docs_pictures_script(tmp_path):
+    """docs/make_pictures.py (the README's pictures and screenshot), on small models and a drawn picture."""
+    classifier, mae = save_models(tmp_path)
+    output = tmp_path / "pictures"
+    load_script(ROOT / "docs" / "make_pictures.py").main(
+        ["--model", str(classifier), "--mae", str(mae), "--input", str(drawn_picture(tmp_path / "disc.png")),
+         "--output-dir", str(output)]
+    )  # fmt: skip
+    names = {"predictions", "attention_mask_unit", "attention_global", "feature_maps", "mae_reconstruction", "demo"}
+    assert {p.name for p in output.iterdir()} == {f"{name}.png" for name in names}
+    with Image.open(output / "demo.png") as screenshot:
+        assert screenshot.size[0] == 1400
