@@ -58,11 +58,12 @@ class Demo:
         self.mae_processor = viz.default_processor(mae) if mae is not None else None
         self.is_classifier = isinstance(model, (HieraForImageClassification, HieraForVideoClassification))
         self.num_layers = sum(model.config.depths)
+        self.kind = "a video" if model.config.is_video else "an image"
 
     def run(self, upload, layer, query_row, query_column, mask_ratio, seed):
         """One submission -> (top-5 labels, attention, feature maps, reconstruction); bad input -> a message."""
         if upload is None:
-            raise gr.Error("Upload an image or a video first.", title="Nothing to analyse")
+            raise gr.Error(f"Upload {self.kind} first.", title="Nothing to analyse")
         path = upload if isinstance(upload, str) else upload.name
         try:
             with torch.inference_mode():
@@ -88,7 +89,7 @@ class Demo:
         return labels, viz.figure_to_image(attention), viz.figure_to_image(features), reconstruction
 
     def blocks(self, title: str) -> gr.Blocks:
-        kind = "a video" if self.model.config.is_video else "an image"
+        kind = self.kind
         with gr.Blocks(title="Hiera") as page:
             gr.Markdown(
                 f"# Hiera: {title}\nUpload {kind}, then press **Analyse**. Hiera is a hierarchical vision "

@@ -68,7 +68,7 @@ def check_the_page(page, url, classifier_folder, tmp_path):
         page.locator(".toast-body .toast-close").first.click()  # dismissed, so the next message is a new one
         page.locator(".toast-body").first.wait_for(state="detached", timeout=10_000)
 
-    submit_and_expect_message("Upload an image or a video first.")
+    submit_and_expect_message("Upload an image first.")
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture")
     upload.set_input_files(str(notes))
