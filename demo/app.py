@@ -16,12 +16,14 @@ import argparse
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline and private by default
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from hiera_hf import HieraForImageClassification, HieraForPreTraining, HieraForVideoClassification  # noqa: E402
 from hiera_hf import visualization as viz  # noqa: E402
@@ -61,32 +63,63 @@ class Demo:
         self.kind = "a video" if model.config.is_video else "an image"
 
     def run(self, upload, layer, query_row, query_column, mask_ratio, seed):
-        """One submission -> (top-5 labels, attention, feature maps, reconstruction); bad input -> a message."""
+        """One submission -> (top-5 labels, the model's view of the input, attention, feature maps, reconstruction);
+        bad input -> a message."""
+        path = self._path(upload)
+        with self._answer_bad_input(), torch.inference_mode():
+            prepared = viz.prepare_input(self.model, self.processor, path)
+            labels = None
+            if self.is_classifier:
+                labels = dict(viz.top_predictions(self.model, self.processor, prepared, top_k=5))
+            attention = self._attention(prepared, layer, query_row, query_column)
+            features = viz.figure_to_image(viz.feature_maps_figure(self.model, self.processor, prepared))
+            reconstruction = None
+            if self.mae is not None:
+                figure = viz.mae_reconstruction_figure(self.mae, self.mae_processor, path, mask_ratio, int(seed))
+                reconstruction = viz.figure_to_image(figure)
+            return labels, self._view(prepared), attention, features, reconstruction
+
+    def choose_query(self, upload, layer, event: gr.SelectData):
+        """A click on the model's view -> the query sliders there, and the attention of that token."""
+        with self._answer_bad_input(), torch.inference_mode():
+            prepared = viz.prepare_input(self.model, self.processor, self._path(upload))
+            height, width = (size * self._view_scale(prepared) for size in prepared.pixel_values.shape[-2:])
+            column, row = event.index  # pixels of the view
+            query_row, query_column = (row + 0.5) / height, (column + 0.5) / width
+            return query_row, query_column, self._attention(prepared, layer, query_row, query_column)
+
+    def _path(self, upload) -> str:
         if upload is None:
             raise gr.Error(f"Upload {self.kind} first.", title="Nothing to analyse")
-        path = upload if isinstance(upload, str) else upload.name
+        return upload if isinstance(upload, str) else upload.name
+
+    @contextmanager
+    def _answer_bad_input(self):
         try:
-            with torch.inference_mode():
-                return self._pictures(path, int(layer), query_row, query_column, mask_ratio, int(seed))
+            yield
+        except gr.Error:
+            raise
         except (ValueError, TypeError) as error:  # unreadable or unsuitable input: say so, keep serving
             raise gr.Error(str(error), title="Cannot use this file") from error
 
-    def _pictures(self, path, layer, query_row, query_column, mask_ratio, seed):
-        prepared = viz.prepare_input(self.model, self.processor, path)
+    def _attention(self, prepared, layer, query_row, query_column) -> Image.Image:
         size = prepared.pixel_values.shape[-2:]
         query = [min(int(f * s), s - 1) for f, s in zip((query_row, query_column), size)]
         if self.model.config.is_video:
             query.insert(0, prepared.pixel_values.shape[1] // 2)  # the middle frame
-        labels = None
-        if self.is_classifier:
-            labels = dict(viz.top_predictions(self.model, self.processor, prepared, top_k=5))
-        attention = viz.attention_figure(self.model, self.processor, prepared, query=query, layer=layer)
-        features = viz.feature_maps_figure(self.model, self.processor, prepared)
-        reconstruction = None
-        if self.mae is not None:
-            figure = viz.mae_reconstruction_figure(self.mae, self.mae_processor, path, mask_ratio, seed)
-            reconstruction = viz.figure_to_image(figure)
-        return labels, viz.figure_to_image(attention), viz.figure_to_image(features), reconstruction
+        figure = viz.attention_figure(self.model, self.processor, prepared, query=query, layer=int(layer))
+        return viz.figure_to_image(figure)
+
+    @staticmethod
+    def _view_scale(prepared) -> int:
+        return max(1, 256 // max(prepared.pixel_values.shape[-2:]))  # small inputs enlarged to click on
+
+    def _view(self, prepared) -> Image.Image:
+        """The input as the model sees it (the middle frame of a video), where the query is chosen."""
+        rgb = prepared.rgb[len(prepared.rgb) // 2] if self.model.config.is_video else prepared.rgb
+        view = Image.fromarray((rgb * 255).round().astype("uint8"))
+        scale = self._view_scale(prepared)
+        return view.resize((view.width * scale, view.height * scale), Image.Resampling.NEAREST)
 
     def blocks(self, title: str) -> gr.Blocks:
         kind = self.kind
@@ -101,14 +134,28 @@ class Demo:
                     layer = gr.Slider(
                         0, self.num_layers - 1, value=self.num_layers - 1, step=1, label="Attention: layer"
                     )
-                    query_row = gr.Slider(0, 1, value=0.5, label="Attention: query row (fraction of the height)")
-                    query_column = gr.Slider(0, 1, value=0.5, label="Attention: query column (fraction of the width)")
+                    query_row = gr.Slider(
+                        0, 1, value=0.5, label="Attention: query row (fraction of the height)", elem_id="query_row"
+                    )
+                    query_column = gr.Slider(
+                        0,
+                        1,
+                        value=0.5,
+                        label="Attention: query column (fraction of the width)",
+                        elem_id="query_column",
+                    )
                     mask_ratio = gr.Slider(
                         0.1, 0.9, value=self.mae.config.mask_ratio if self.mae else 0.6, step=0.05,
                         label="MAE: mask ratio", visible=self.mae is not None,
                     )  # fmt: skip
                     seed = gr.Number(0, precision=0, label="MAE: mask seed", visible=self.mae is not None)
                     button = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                    view = gr.Image(
+                        label="The model's input: click to place the attention query",
+                        type="pil",
+                        interactive=False,
+                        elem_id="view",
+                    )
                 with gr.Column(scale=2):
                     labels = gr.Label(num_top_classes=5, label="Top-5", elem_id="labels", visible=self.is_classifier)
                     attention = gr.Image(label="Attention", type="pil", elem_id="attention", show_label=False)
@@ -123,8 +170,17 @@ class Demo:
             button.click(
                 self.run,
                 [upload, layer, query_row, query_column, mask_ratio, seed],
-                [labels, attention, features, reconstruction],
-                concurrency_limit=1,  # one request at a time: the mask ratio is set on the MAE's config per call
+                [labels, view, attention, features, reconstruction],
+                # One request at a time (both events share the limit): the MAE's mask ratio is set on its config per call.
+                concurrency_limit=1,
+                concurrency_id="model",
+            )
+            view.select(
+                self.choose_query,
+                [upload, layer],
+                [query_row, query_column, attention],
+                concurrency_limit=1,
+                concurrency_id="model",
             )
         return page
 

@@ -95,6 +95,20 @@ def check_the_page(page, url, classifier_folder, tmp_path):
     assert f"{round(expected[0][1] * 100)}%" in shown
     assert page.locator(".toast-body").count() == 0  # the good request raised nothing
 
+    # A click on the model's view of the input moves the query there and redraws the attention.
+    before = page.locator("#attention img").get_attribute("src")
+    view = page.locator("#view img")
+    box = view.bounding_box()
+    view.click(position={"x": box["width"] * 0.8, "y": box["height"] * 0.1})
+    page.wait_for_function(
+        "src => { const img = document.querySelector('#attention img'); return img.src !== src && img.complete }",
+        arg=before,
+        timeout=30_000,
+    )
+    row = float(page.locator("#query_row input[type=number]").input_value())
+    column = float(page.locator("#query_column input[type=number]").input_value())
+    assert abs(row - 0.1) < 0.05 and abs(column - 0.8) < 0.05, (row, column)
+
     screenshot = tmp_path / "demo.png"
     page.screenshot(path=str(screenshot), full_page=True)
     with Image.open(screenshot) as image:
@@ -109,13 +123,13 @@ def test_demo_requests_for_video_and_mae_models(tmp_path):
     video_demo = app.Demo(HieraForVideoClassification(small_config(video=True)).eval())
     video = tmp_path / "clip.mp4"
     write_video(video, np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8))
-    labels, attention, features, reconstruction = video_demo.run(str(video), 0, 0.2, 0.8, 0.6, 0)
-    assert len(labels) == 5 and reconstruction is None
+    labels, view, attention, features, reconstruction = video_demo.run(str(video), 0, 0.2, 0.8, 0.6, 0)
+    assert len(labels) == 5 and reconstruction is None and view.size == (256, 256)  # 64x64, enlarged
     assert attention.size[0] > 200 and features.size[1] > 200
 
     mae_demo = app.Demo(HieraForPreTraining(small_config()).eval())
     picture = drawn_picture(tmp_path / "disc.png")
-    labels, _, _, reconstruction = mae_demo.run(str(picture), 2, 0.5, 0.5, 0.5, 1)
+    labels, _, _, _, reconstruction = mae_demo.run(str(picture), 2, 0.5, 0.5, 0.5, 1)
     assert labels is None and reconstruction.size[0] > 200
     with pytest.raises(ValueError, match="must both be image models"):
         app.Demo(HieraForImageClassification(small_config()), HieraForPreTraining(small_config(video=True)))
