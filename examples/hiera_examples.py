@@ -313,9 +313,6 @@ def video_clip_dataset(samples, processor, label2id: dict[str, int] | None, trai
 # ---- sharded, resumable inference (evaluation, feature extraction) --------------------------------------------------
 
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jpe", ".tif", ".tiff")
-
-
 def class_folder_files(data_dir: str, extensions: tuple[str, ...]) -> dict[str, list[str]]:
     """`{class: [paths]}` of `<data_dir>/<class>/<file>` (sorted; classes without such files left out); a missing or
     empty folder is a `ValueError`."""

@@ -18,7 +18,9 @@ from helpers import randomize_, small_config
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
-from hiera_examples import IMAGE_EXTENSIONS, load_script  # noqa: E402
+from hiera_examples import load_script  # noqa: E402
+
+from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS  # noqa: E402
 
 SCRIPT = EXAMPLES / "evaluation" / "run_evaluation.py"
 FEATURES = EXAMPLES / "feature-extraction" / "extract_features.py"

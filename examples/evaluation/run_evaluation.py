@@ -39,6 +39,7 @@ from transformers import AutoConfig
 
 import hiera_hf  # noqa: F401  (registers the Auto classes)
 from hiera_hf import PRESETS, HieraConfig
+from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS
 from hiera_hf.modeling_hiera import hiera_class_for
 from hiera_hf.official import PAPER_TOP1
 from hiera_hf.training import processor_for
@@ -46,7 +47,6 @@ from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
-    IMAGE_EXTENSIONS,
     ChunkedRun,
     ReadableSamples,
     class_folder_files,

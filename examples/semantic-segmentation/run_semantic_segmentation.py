@@ -36,6 +36,7 @@ from torchvision.transforms import v2
 from transformers import TrainingArguments, UperNetConfig, UperNetForSemanticSegmentation, set_seed
 
 from hiera_hf import HieraBackbone, HieraImageProcessor
+from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS
 from hiera_hf.training import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
@@ -51,7 +52,6 @@ from hiera_examples import (  # noqa: E402
 
 logger = logging.getLogger(__name__)
 IGNORE_INDEX = 255
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 @dataclass

@@ -33,19 +33,12 @@ import torch
 
 from .atomic import atomic_folder
 from .configuration_hiera import PRESETS, HieraConfig
-from .modeling_hiera import hiera_class_for
+from .image_processing_hiera import IMAGE_EXTENSIONS
+from .modeling_hiera import hiera_class_for, saved_task
 from .training import processor_for
 
 ATOL = 1e-4
 TASKS = ("classification", "base", "backbone")
-_TASK_OF = {
-    "HieraForImageClassification": "classification",
-    "HieraForVideoClassification": "classification",
-    "HieraModel": "base",
-    "HieraBackbone": "backbone",
-    "HieraForPreTraining": None,  # MAE: the encoder exports as base or backbone
-}
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 class ExportError(ValueError):
@@ -85,12 +78,11 @@ def load_for_export(model_name_or_path: str, task: str | None = None):
         model = hiera_class_for(config, task)(config)
     else:
         config = HieraConfig.from_pretrained(model_name_or_path)
-        architecture = (config.architectures or ["HieraModel"])[0]
-        task = task or _TASK_OF.get(architecture)
-        if task is None:
+        task = task or saved_task(config)
+        if task == "pretraining":  # MAE: the encoder exports as base or backbone
             raise ExportError(
-                f"{model_name_or_path!r} is an MAE pre-training checkpoint ({architecture}): export its encoder with "
-                "--task base or --task backbone, or fine-tune a classifier first."
+                f"{model_name_or_path!r} is an MAE pre-training checkpoint (HieraForPreTraining): export its encoder "
+                "with --task base or --task backbone, or fine-tune a classifier first."
             )
         model = hiera_class_for(config, task).from_pretrained(model_name_or_path)
     return model.eval(), processor_for(model.config, model_name_or_path), task

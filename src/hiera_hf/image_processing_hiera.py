@@ -18,6 +18,8 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .configuration_hiera import HieraProcessorMixin
 
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jpe", ".tif", ".tiff")  # what folder scans take
+
 
 def to_rgb_image(image):
     """Bring one input image to a form both backends take unchanged: an RGB PIL image or a uint8/float array.
@@ -87,4 +89,4 @@ class HieraImageProcessorPil(_HieraImageDefaults, PilBackend):
     """PIL/NumPy backend: matches `torchvision.transforms` on PIL images."""
 
 
-__all__ = ["HieraImageProcessor", "HieraImageProcessorPil", "to_rgb_image"]
+__all__ = ["IMAGE_EXTENSIONS", "HieraImageProcessor", "HieraImageProcessorPil", "to_rgb_image"]

@@ -472,6 +472,10 @@ class HieraEncoder(nn.Module):
         pooled_grid = [size // stride**num_pooled for size, stride in zip(grid, self.config.query_stride)]
         return undo_windowing(units, pooled_grid, list(units.shape[2:-1]))
 
+    def token_stride(self, num_pooled: int) -> list[int]:
+        """Input pixels (frames) per token after `num_pooled` query poolings, per dimension."""
+        return [p * q**num_pooled for p, q in zip(self.config.patch_stride, self.config.query_stride)]
+
     def poolings_before(self, index: int) -> int:
         """How many query poolings `hidden_states[index]` has been through (0: the embeddings)."""
         return min(max(index - 1, 0), self.config.num_query_pool)
@@ -1038,11 +1042,8 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
 
     def stage_strides(self) -> list[list[int]]:
         """Per entry of `stage_names`, the stride of its map in input pixels (frames), per dimension."""
-        config, encoder = self.config, self.hiera.encoder
-        return [
-            [p * q ** encoder.poolings_before(index) for p, q in zip(config.patch_stride, config.query_stride)]
-            for index in range(len(self.stage_names))
-        ]
+        encoder = self.hiera.encoder
+        return [encoder.token_stride(encoder.poolings_before(index)) for index in range(len(self.stage_names))]
 
     def pad(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Zero-pad checked pixels (processor layout) at the end of each size up to a multiple of the mask units."""
@@ -1087,6 +1088,23 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         )
 
 
+_SAVED_TASKS = {
+    "HieraForImageClassification": "classification",
+    "HieraForVideoClassification": "classification",
+    "HieraModel": "base",
+    "HieraBackbone": "backbone",
+    "HieraForPreTraining": "pretraining",
+}
+
+
+def saved_task(config: HieraConfig) -> str:
+    """The task (see `hiera_class_for`) of the class a config was saved from (`architectures`; none: "base")."""
+    architecture = (config.architectures or ["HieraModel"])[0]
+    if architecture not in _SAVED_TASKS:
+        raise ValueError(f"A {architecture} checkpoint: expected one of {', '.join(_SAVED_TASKS)}.")
+    return _SAVED_TASKS[architecture]
+
+
 def hiera_class_for(config: HieraConfig, task: str = "classification") -> type[HieraPreTrainedModel]:
     """Our model class for `config` and a task: "base", "classification" (image or video, from the config),
     "pretraining" (MAE) or "backbone"."""
@@ -1109,4 +1127,5 @@ __all__ = [
     "HieraModel",
     "HieraPreTrainedModel",
     "hiera_class_for",
+    "saved_task",
 ]

@@ -38,20 +38,12 @@ from .modeling_hiera import (
     HieraModel,
     HieraPreTrainedModel,
     channels_first,
+    hiera_class_for,
+    saved_task,
     unroll,
 )
 from .video_processing_hiera import VIDEO_EXTENSIONS, read_video
 
-MODEL_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        HieraModel,
-        HieraForImageClassification,
-        HieraForVideoClassification,
-        HieraForPreTraining,
-        HieraBackbone,
-    )
-}
 FIGURES = ("predictions", "attention", "features", "reconstruction")
 
 
@@ -81,10 +73,7 @@ class PreparedInput:
 def load_model(name_or_path: str) -> HieraPreTrainedModel:
     """The model a folder or Hub id holds, as the class it was saved as (config `architectures`), in eval mode."""
     config = HieraConfig.from_pretrained(name_or_path)
-    architecture = (config.architectures or ["HieraModel"])[0]
-    if architecture not in MODEL_CLASSES:
-        raise ValueError(f"{name_or_path!r} holds a {architecture}; expected one of {', '.join(MODEL_CLASSES)}.")
-    return MODEL_CLASSES[architecture].from_pretrained(name_or_path).eval()
+    return hiera_class_for(config, saved_task(config)).from_pretrained(name_or_path).eval()
 
 
 def default_processor(model: HieraPreTrainedModel):
@@ -138,10 +127,14 @@ def prepare_input(model: HieraPreTrainedModel, processor, source) -> PreparedInp
         wanted, got = ("a video", "an image") if is_video else ("an image", "a video")
         raise ValueError(f"This model takes {wanted}; got {got}.")
     pixel_values = processor(data, return_tensors="pt").pixel_values[:1]
+    return PreparedInput(pixel_values, _to_rgb(pixel_values[0], processor))
+
+
+def _to_rgb(pixels: torch.Tensor, processor) -> np.ndarray:
+    """Normalised `(..., C, H, W)` pixels -> `(..., H, W, C)` RGB in [0, 1] (NaN stays NaN)."""
     mean = torch.tensor(processor.image_mean).view(3, 1, 1)
     std = torch.tensor(processor.image_std).view(3, 1, 1)
-    rgb = (pixel_values[0] * std + mean).clamp(0, 1)  # (C, H, W) or (T, C, H, W)
-    return PreparedInput(pixel_values, rgb.movedim(-3, -1).numpy())
+    return (pixels * std + mean).clamp(0, 1).movedim(-3, -1).numpy()
 
 
 def _frames(prepared: PreparedInput, config: HieraConfig) -> np.ndarray:
@@ -265,11 +258,9 @@ def query_attention(model, processor, source, query=None, layer: int = -1) -> Qu
     pooled_out = encoder.encoder.poolings_before(stage + 1)
     pooled_in = pooled_out - (block.attn.query_stride > 1)
 
-    def stride(pooled: int) -> list[int]:  # input pixels per token after `pooled` poolings
-        return [p * q**pooled for p, q in zip(config.patch_stride, config.query_stride)]
-
     query_grid = [g // q**pooled_out for g, q in zip(grid, config.query_stride)]
-    cell = [q // s for q, s in zip(query, stride(pooled_out))]
+    query_stride = encoder.encoder.token_stride(pooled_out)
+    cell = [q // s for q, s in zip(query, query_stride)]
     raster = int(np.ravel_multi_index(cell, query_grid))
     order = torch.arange(math.prod(query_grid), dtype=torch.float64).view(1, -1, 1)
     order = unroll(order, query_grid, encoder.encoder.unroll_schedule[pooled_out:]).flatten()
@@ -279,8 +270,9 @@ def query_attention(model, processor, source, query=None, layer: int = -1) -> Qu
     keys = torch.zeros(weights.shape[0], num_keys * weights.shape[1])
     keys[:, unit * num_keys : (unit + 1) * num_keys] = weights[:, unit, index].float()
     key_map = encoder.encoder.to_grid(keys.T[None], pooled_in, grid)[0].movedim(-1, 0)  # (heads, *key_grid)
-    box = [(c * s, (c + 1) * s) for c, s in zip(cell, stride(pooled_out))]
-    return QueryAttention(key_map, box, stride(pooled_in), block.attn.use_mask_unit_attn, layer, stage)
+    box = [(c * s, (c + 1) * s) for c, s in zip(cell, query_stride)]
+    key_stride = encoder.encoder.token_stride(pooled_in)
+    return QueryAttention(key_map, box, key_stride, block.attn.use_mask_unit_attn, layer, stage)
 
 
 def attention_figure(model, processor, source, query=None, layer: int = -1):
@@ -433,12 +425,7 @@ def mae_reconstruction(model: HieraForPreTraining, processor, source, mask_ratio
         "prediction": prediction,
         "pasted": torch.where(visible, targets, prediction),
     }
-    mean = torch.tensor(processor.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(processor.image_std).view(1, 3, 1, 1)
-    result = {}
-    for name, patches in images.items():
-        frames = _patches_to_frames(patches, config, size, grid) * std + mean
-        result[name] = frames.clamp(0, 1).movedim(1, -1).numpy()  # NaN (hidden) stays NaN
+    result = {name: _to_rgb(_patches_to_frames(p, config, size, grid), processor) for name, p in images.items()}
     result["visible"] = ~np.isnan(result["masked"][..., 0])
     result["masked"] = np.nan_to_num(result["masked"], nan=0.5)  # hidden patches grey
     return result
