@@ -31,6 +31,7 @@ from hiera_hf import visualization as viz  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_OUTPUT = ROOT / "demo_output"
 DEMO_MODELS = {"classifier": DEMO_OUTPUT / "hiera-digits", "mae": DEMO_OUTPUT / "hiera-digits-mae"}
+CONCURRENT_REQUESTS = 4  # per event; a 2-core Space gains little beyond a few
 
 
 def demo_models() -> tuple[Path, Path]:
@@ -167,20 +168,19 @@ class Demo:
                         visible=self.mae is not None,
                         show_label=False,
                     )
+            # Requests run at once (up to CONCURRENT_REQUESTS): each passes its mask ratio to the model's forward,
+            # nothing is shared between calls.
             button.click(
                 self.run,
                 [upload, layer, query_row, query_column, mask_ratio, seed],
                 [labels, view, attention, features, reconstruction],
-                # One request at a time (both events share the limit): the MAE's mask ratio is set on its config per call.
-                concurrency_limit=1,
-                concurrency_id="model",
+                concurrency_limit=CONCURRENT_REQUESTS,
             )
             view.select(
                 self.choose_query,
                 [upload, layer],
                 [query_row, query_column, attention],
-                concurrency_limit=1,
-                concurrency_id="model",
+                concurrency_limit=CONCURRENT_REQUESTS,
             )
         return page
 

@@ -23,6 +23,20 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
+def sharpen_attention_(model: torch.nn.Module, factor: float = 10.0, seed: int = 0) -> torch.nn.Module:
+    """Give every attention layer query/key weights `factor` times larger, redrawn per head: the default scale
+    (std 0.02) makes every head attend almost uniformly, so a test could not tell heads or tokens apart."""
+    from hiera_hf.modeling_hiera import HieraMaskUnitAttention
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, HieraMaskUnitAttention):
+                query_key = module.qkv.weight[: 2 * module.dim_out]
+                query_key.copy_(factor * 0.02 * torch.randn(query_key.shape, generator=generator))
+    return model
+
+
 def official_model(name: str, pretraining: bool = False, seed: int = 0, **config_kwargs) -> torch.nn.Module:
     """The official model (classifier, or MAE with `pretraining=True`) for preset `name`, random weights, eval mode."""
     config = HieraConfig.from_preset(name, for_pretraining=pretraining, **config_kwargs)

@@ -6,6 +6,8 @@ The browser is not optional: without /usr/bin/chromium the test fails and says h
 from __future__ import annotations
 
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +135,35 @@ def test_demo_requests_for_video_and_mae_models(tmp_path):
     assert labels is None and reconstruction.size[0] > 200
     with pytest.raises(ValueError, match="must both be image models"):
         app.Demo(HieraForImageClassification(small_config()), HieraForPreTraining(small_config(video=True)))
+
+
+def test_demo_serves_concurrent_requests_each_with_its_own_mask_ratio(tmp_path):
+    """Two requests with different mask ratios held inside the MAE's forward at the same time (a barrier): each
+    gets the reconstruction it gets alone, since the ratio is a forward argument and nothing is shared; and the
+    page's events let several requests run at once."""
+    app = load_script(APP)
+    classifier, mae = save_models(tmp_path)
+    demo = app.Demo(viz.load_model(str(classifier)), viz.load_model(str(mae)))
+    picture = str(drawn_picture(tmp_path / "disc.png"))
+    ratios = (0.25, 0.75)
+    alone = {ratio: np.asarray(demo.run(picture, 0, 0.5, 0.5, ratio, 0)[4]) for ratio in ratios}
+    assert not np.array_equal(alone[0.25], alone[0.75])
+    barrier = threading.Barrier(len(ratios), timeout=60)
+
+    def wait_for_the_other_request(module, args):
+        barrier.wait()  # (a pre-hook that returns something replaces the arguments)
+
+    hook = demo.mae.hiera.register_forward_pre_hook(wait_for_the_other_request)
+    try:
+        with ThreadPoolExecutor(len(ratios)) as pool:
+            futures = {ratio: pool.submit(demo.run, picture, 0, 0.5, 0.5, ratio, 0) for ratio in ratios}
+            together = {ratio: np.asarray(future.result(timeout=120)[4]) for ratio, future in futures.items()}
+    finally:
+        hook.remove()
+    for ratio in ratios:
+        assert np.array_equal(together[ratio], alone[ratio]), ratio
+    limits = [function.concurrency_limit for function in demo.blocks("test").fns.values()]
+    assert limits and all(limit == app.CONCURRENT_REQUESTS > 1 for limit in limits)
 
 
 def test_demo_without_a_model_trains_the_missing_demo_models(tmp_path, monkeypatch):

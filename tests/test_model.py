@@ -178,6 +178,130 @@ def test_pretraining_noise_makes_masking_deterministic(video):
     assert first.bool_masked_pos.float().mean().item() == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("video", [False, True])
+def test_any_hiera_model_masks_per_call(video):
+    """Masking is a forward argument: the same HieraModel runs unmasked, with noise, with a ratio, or with the units
+    to keep; the config is never touched."""
+    config = small_config(video)
+    model = randomize_(HieraModel(config)).eval()
+    pixels, units = pixels_for(config), config.num_mask_units
+    noise = torch.rand(2, units, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = model(pixels, output_hidden_states=True)
+        masked = model(pixels, noise=noise, mask_ratio=0.5, output_hidden_states=True)
+        again = model(pixels, visible_units=masked.bool_masked_pos, output_hidden_states=True)
+        quarter = model(pixels, noise=noise, mask_ratio=0.25)
+        default = model(pixels, noise=noise)  # the config's ratio
+    assert full.bool_masked_pos is None and full.last_hidden_state.shape[1] == full.hidden_states[-1].shape[1]
+    assert masked.bool_masked_pos.sum(1).tolist() == [units // 2] * 2
+    assert quarter.bool_masked_pos.sum(1).tolist() == [units - units // 4] * 2
+    assert default.bool_masked_pos.sum(1).tolist() == [int(units * (1 - config.mask_ratio))] * 2
+    kept = noise.argsort(1)[:, : units // 2]  # the smallest noise is kept
+    assert torch.equal(masked.bool_masked_pos, torch.zeros(2, units, dtype=torch.bool).scatter_(1, kept, True))
+    torch.testing.assert_close(again.last_hidden_state, masked.last_hidden_state, atol=0, rtol=0)
+    assert again.ids_restore is None and torch.equal(masked.ids_restore, noise.argsort(1).argsort(1))
+    # Masked hidden states are per kept mask unit: (batch, kept units, *unit shape, width).
+    assert masked.reshaped_hidden_states[0].shape == (2, units // 2, *config.masked_unit_size, config.embed_dim)
+    assert config.mask_ratio == 0.6
+
+
+def test_pretraining_takes_the_mask_ratio_per_call():
+    config = small_config(num_query_pool=2)
+    model = randomize_(HieraForPreTraining(config)).eval()
+    pixels = pixels_for(config)
+    with torch.no_grad():
+        ratios = {
+            ratio: model(pixels, mask_ratio=ratio).bool_masked_pos.float().mean().item() for ratio in (0.25, 0.5)
+        }
+        keep = torch.tensor([[True, False, False, True], [False, True, True, False]])
+        chosen = model(pixels, visible_units=keep)
+    assert ratios == {0.25: 0.75, 0.5: 0.5} and config.mask_ratio == 0.6
+    # 16x16-pixel prediction patches on a 4x4 grid, 2x2 of them per mask unit (units in raster order).
+    expected = keep.view(2, 2, 2).repeat_interleave(2, dim=1).repeat_interleave(2, dim=2).flatten(1)
+    assert torch.equal(chosen.bool_masked_pos, expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (dict(mask_ratio=1.0), ValueError, r"mask_ratio must be in \[0, 1\)"),
+        (dict(mask_ratio=0.8), ValueError, "hides all 4 mask units"),
+        (dict(noise=torch.rand(2, 5)), ValueError, r"noise must have shape \(2, 4\)"),
+        (dict(visible_units=torch.ones(2, 4)), TypeError, "visible_units must be a bool tensor"),
+        (dict(visible_units=torch.ones(2, 3, dtype=torch.bool)), ValueError, r"visible_units must have shape"),
+        (dict(visible_units=torch.tensor([[True] * 4, [True, False, False, False]])), ValueError, "same number"),
+        (dict(visible_units=torch.zeros(2, 4, dtype=torch.bool)), ValueError, "at least one"),
+        (dict(visible_units=torch.ones(2, 4, dtype=torch.bool), mask_ratio=0.5), ValueError, "visible_units alone"),
+    ],
+)
+def test_bad_masking_arguments_say_what_was_expected(kwargs, error, message):
+    model = HieraModel(small_config()).eval()
+    with pytest.raises(error, match=message):
+        model(pixels_for(small_config()), **kwargs)
+
+
+def test_heads_that_do_not_mask_refuse_masking_arguments():
+    config = small_config()
+    for model in (classifier_for(config), HieraBackbone(config)):
+        with pytest.raises(TypeError, match=f"{type(model).__name__}.forward got unexpected.*noise.*only HieraModel"):
+            model(pixels_for(config), noise=torch.rand(2, 4))
+
+
+def test_video_mae_refuses_a_temporal_mask_unit_of_two_frames():
+    config = small_config(video=True, num_frames=8, masked_unit_size=(2, 8, 8))
+    HieraModel(config)  # the encoder masks any unit; the MAE decoder cannot
+    with pytest.raises(ValueError, match=r"temporal mask unit of 1.*masked_unit_size=\(2, 8, 8\)"):
+        HieraForPreTraining(config)
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_selected_hidden_states_for_every_class(video):
+    """`output_hidden_states=[0, 2, -1]`: those states (and their spatial forms), None for the others."""
+    config = small_config(video, num_query_pool=2)
+    classes = [HieraModel, HieraBackbone, HieraForPreTraining, classifier_for(config).__class__]
+    pixels, noise = (
+        pixels_for(config),
+        torch.rand(2, config.num_mask_units, generator=torch.Generator().manual_seed(0)),
+    )
+    for model_class in classes:
+        torch.manual_seed(0)
+        model = model_class(config).eval()
+        inputs = {"noise": noise} if model_class is HieraForPreTraining else {}
+        with torch.no_grad():
+            full = model(pixels, output_hidden_states=True, **inputs)
+            some = model(pixels, output_hidden_states=[0, 2, -1], **inputs)
+            none = model(pixels, **inputs)
+        assert none.hidden_states is None and getattr(none, "reshaped_hidden_states", None) is None
+        names = ["hidden_states"] + (["reshaped_hidden_states"] if model_class is not HieraBackbone else [])
+        for name in names:
+            assert len(getattr(some, name)) == len(config.depths) + 1, (model_class, name)
+            for index, (selected, every) in enumerate(zip(getattr(some, name), getattr(full, name))):
+                if index in (0, 2, len(config.depths)):
+                    torch.testing.assert_close(selected, every, atol=0, rtol=0)
+                else:
+                    assert selected is None, (model_class, name, index)
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_returned_attention_weights_are_the_ones_in_the_graph(video):
+    config = small_config(video)
+    model = classifier_for(config)
+    outputs = model(pixels_for(config), output_attentions=True)
+    for attention in outputs.attentions:
+        attention.retain_grad()
+    outputs.logits[:, 1].sum().backward()
+    assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in outputs.attentions)
+
+
+def test_output_attentions_from_the_config_switches_to_eager():
+    config = small_config(output_attentions=True)
+    model = classifier_for(config)
+    assert model.config._attn_implementation == "sdpa"
+    with torch.no_grad():
+        attentions = model(pixels_for(config)).attentions
+    assert len(attentions) == sum(config.depths) and attentions[0].shape == (2, 1, 4, 64, 64)
+
+
 def test_pretraining_needs_a_visible_mask_unit():
     config = small_config(video=True, mask_ratio=0.9)  # 2 x 2 x 2 = 8 units: int(8 * 0.1) = 0 kept
     with pytest.raises(ValueError, match="keeps none of the 8 mask units"):

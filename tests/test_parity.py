@@ -84,3 +84,21 @@ def test_mae_checkpoint_as_encoder(name):
     batch_size, _, channels = tokens.shape
     tokens = tokens.view(batch_size, mae.config.num_mask_units, -1, channels).transpose(1, 2).reshape_as(tokens)
     torch.testing.assert_close(tokens, official_tokens, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["hiera_tiny_224", "hiera_base_16x224"])
+def test_mae_parity_with_the_units_to_keep(name):
+    """`visible_units` is the official forward's `mask` (True = keep, units in raster order)."""
+    official = official_model(name, pretraining=True)
+    ours = converted_model(name, official, pretraining=True)
+    units = ours.config.num_mask_units
+    generator = torch.Generator().manual_seed(3)
+    keep = torch.zeros(2, units, dtype=torch.bool)
+    for row in keep:
+        row[torch.randperm(units, generator=generator)[: units // 4]] = True
+    pixels = official_input(name, batch_size=2)
+    with torch.no_grad():
+        outputs = ours(official_layout_to_ours(pixels), visible_units=keep)
+        loss, predictions, _, _ = official(pixels, mask=keep)
+    torch.testing.assert_close(outputs.loss, loss, atol=ATOL, rtol=0)
+    torch.testing.assert_close(outputs.logits[~outputs.bool_masked_pos], predictions, atol=ATOL, rtol=0)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 import torch
-from helpers import small_config, write_video
+from helpers import randomize_, sharpen_attention_, small_config, write_video
 from PIL import Image, ImageDraw
 
 from hiera_hf import (
@@ -19,7 +20,7 @@ from hiera_hf import (
 )
 from hiera_hf import visualization as viz
 from hiera_hf.__main__ import main as cli_main
-from hiera_hf.modeling_hiera import channels_first
+from hiera_hf.modeling_hiera import channels_first, unroll
 
 
 def drawn_image(width: int = 90, height: int = 70) -> Image.Image:
@@ -303,3 +304,96 @@ def test_processor_comes_from_the_model_folder_or_hub_id(tmp_path, monkeypatch):
     monkeypatch.setattr(HieraImageProcessor, "from_pretrained", from_hub)
     fresh.name_or_path = "facebook/hiera-demo"
     assert viz.default_processor(fresh) == "the Hub's processor" and asked == ["facebook/hiera-demo"]
+
+
+def _by_hand_rollout(model, pixel_values, class_index=None) -> torch.Tensor:
+    """Attention rollout as dense matrices, on the token grid: per layer `M = (A + P) / 2` with rows normalised, A
+    the head-mean attention (with a class: of relu(attention * gradient)) laid block-diagonally over the mask units,
+    P the residual path from the geometry (a pooled token averages the input tokens under it, else identity); the
+    product from the first layer to the last, applied to equal shares of the last layer's tokens."""
+    encoder, config = model.hiera, model.config
+    with torch.enable_grad():
+        outputs = model(pixel_values, output_attentions=True)
+        gradients = None
+        if class_index is not None:
+            gradients = torch.autograd.grad(outputs.logits[0, class_index], outputs.attentions)
+    grid = encoder.embeddings.token_grid(channels_first(pixel_values, config.is_video))
+    schedule = encoder.encoder.unroll_schedule
+
+    def raster_of_unrolled(pooled: int) -> tuple[torch.Tensor, list[int]]:
+        """Raster index (on the grid after `pooled` poolings) of each unrolled position."""
+        pooled_grid = [g // q**pooled for g, q in zip(grid, config.query_stride)]
+        order = torch.arange(math.prod(pooled_grid), dtype=torch.float64).view(1, -1, 1)
+        return unroll(order, pooled_grid, schedule[pooled:]).flatten().long(), pooled_grid
+
+    blocks = [block for stage in encoder.encoder.stages for block in stage.layers]
+    product, pooled = None, 0
+    for index, (block, attention) in enumerate(zip(blocks, outputs.attentions)):
+        weights = attention[0].detach()
+        if gradients is not None:
+            weights = (weights * gradients[index][0]).clamp_min(0)
+        weights = weights.double().mean(0)  # (units, queries, keys)
+        attention_matrix = torch.block_diag(*weights)  # (N_out, N_in)
+        pools = block.attn.query_stride > 1
+        raster_in, grid_in = raster_of_unrolled(pooled)
+        raster_out, grid_out = raster_of_unrolled(pooled + pools)
+        coordinates_in = np.array(np.unravel_index(raster_in.numpy(), grid_in)).T  # (N_in, D) per unrolled token
+        coordinates_out = np.array(np.unravel_index(raster_out.numpy(), grid_out)).T
+        step = np.array(config.query_stride) if pools else np.ones(len(grid), dtype=int)
+        under = (coordinates_in[None] // step == coordinates_out[:, None]).all(-1)  # (N_out, N_in)
+        residual = torch.from_numpy(under / under.sum(1, keepdims=True))
+        mixing = (attention_matrix + residual) / 2
+        mixing = mixing / mixing.sum(1, keepdim=True)
+        product = mixing if product is None else mixing @ product
+        pooled += pools
+    relevance = torch.full((1, product.shape[0]), 1.0 / product.shape[0], dtype=torch.float64) @ product
+    raster_in, _ = raster_of_unrolled(0)
+    grid_relevance = torch.zeros(math.prod(grid), dtype=torch.float64)
+    grid_relevance[raster_in] = relevance[0]
+    return grid_relevance.view(*grid)
+
+
+@pytest.mark.parametrize("video", [False, True], ids=["image", "video"])
+def test_attention_rollout_is_the_product_of_the_layer_mixings(video):
+    model_class = HieraForVideoClassification if video else HieraForImageClassification
+    model = sharpen_attention_(randomize_(model_of(model_class, video=video), seed=1))
+    source = random_video()[:, :64, :64] if video else drawn_image(64, 64)
+    processor = exact_processor(video)
+    pixel_values = viz.prepare_input(model, processor, source).pixel_values
+    plain = viz.attention_rollout(model, processor, source)
+    expected = _by_hand_rollout(model, pixel_values)
+    torch.testing.assert_close(plain.relevance.double(), expected, atol=1e-7, rtol=1e-5)
+    assert plain.relevance.sum().item() == pytest.approx(1.0) and plain.class_index is None
+    uniform = torch.full_like(expected, 1 / expected.numel())
+    assert (expected - uniform).abs().max() > 0.1 / expected.numel()  # the map is not trivially flat
+
+    predicted = int(model(pixel_values).logits[0].argmax())
+    for class_index in (None, (predicted + 1) % model.config.num_labels):
+        weighted = viz.attention_rollout(model, processor, source, class_index=class_index, gradient=True)
+        target = predicted if class_index is None else class_index
+        assert weighted.class_index == target
+        torch.testing.assert_close(weighted.relevance.double(), _by_hand_rollout(model, pixel_values, target))
+        assert not torch.allclose(weighted.relevance.double(), expected)  # the gradient changes the weighting
+
+
+def test_attention_rollout_figure_and_command(tmp_path):
+    model = model_of(HieraForImageClassification)
+    figure = viz.attention_rollout_figure(model, None, drawn_image(), class_index=2)
+    drawn = figure.axes[1].images[1].get_array()
+    torch.testing.assert_close(
+        torch.as_tensor(np.asarray(drawn)), viz.attention_rollout(model, None, drawn_image(), class_index=2).relevance
+    )
+    assert "for class 'LABEL_2'" in figure.get_suptitle()
+    mae = model_of(HieraForPreTraining)
+    assert viz.attention_rollout(mae, None, drawn_image()).relevance.shape == (16, 16)
+    with pytest.raises(TypeError, match="needs a classifier"):
+        viz.attention_rollout(mae, None, drawn_image(), gradient=True)
+    with pytest.raises(ValueError, match="class_index must be in"):
+        viz.attention_rollout(model, None, drawn_image(), class_index=5)
+
+    image_path, folder = tmp_path / "shapes.png", tmp_path / "classifier"
+    drawn_image().save(image_path)
+    model.save_pretrained(folder)
+    command = ["visualize", "--model", str(folder), "--input", str(image_path), "--output-dir", str(tmp_path / "out")]
+    written = cli_main([*command, "--figures", "rollout", "--class-index", "1"])
+    assert [p.name for p in written] == ["shapes_rollout.png"]

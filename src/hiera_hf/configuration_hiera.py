@@ -46,6 +46,9 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
     """
 
     model_type = "hiera_hf"
+    # Transformers' common names, as its hierarchical configs (Swin) map them: heads per stage, and
+    # `num_hidden_layers` (a property below) the number of stages, so `hidden_states` has `num_hidden_layers + 1`.
+    attribute_map = {"num_attention_heads": "num_heads"}
 
     embed_dim: int = 96
     image_size: list[int] | tuple[int, ...] = (224, 224)
@@ -111,6 +114,11 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
         """Spatial input size: (height, width) for images, (frames, height, width) for videos."""
         frames = () if self.num_frames is None else (self.num_frames,)
         return (*frames, *self.image_size)
+
+    @property
+    def num_hidden_layers(self) -> int:
+        """Stages: `hidden_states` holds the embeddings and each stage's output (`sum(depths)` attention layers)."""
+        return len(self.depths)
 
     @property
     def is_video(self) -> bool:

@@ -9,9 +9,8 @@ Numerical parity with the official implementation (`hiera-transformer`) depends 
 here and marked "official:" where they happen.
 """
 
-from __future__ import annotations
-
 import copy
+import functools
 import math
 from dataclasses import dataclass
 
@@ -28,7 +27,12 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+from transformers.utils.output_capturing import (
+    OutputRecorder,
+    capture_outputs,
+    resolve_hidden_states_indices,
+    selected_hidden_states,
+)
 
 from .configuration_hiera import HieraConfig
 
@@ -268,14 +272,19 @@ def eager_attention_forward(
     attention_mask: torch.Tensor | None,
     scaling: float,
     dropout: float = 0.0,
+    num_units: int = 1,
     **kwargs: Unpack[TransformersKwargs],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(B', heads, tokens, head_dim)` q/k/v -> output `(B', queries, heads, head_dim)` and weights `(B', heads, q, k)`."""
+    """`(B * units, heads, tokens, head_dim)` q/k/v -> output `(B * units, queries, heads, head_dim)` and the weights
+    `(B, heads, units, queries, keys)`, the layout Transformers' built-in Hiera returns. The weights are put in that
+    layout *before* they multiply the values, so the tensor returned is the one in the graph (its `.grad` fills)."""
     attn_weights = (query * scaling) @ key.transpose(-1, -2)  # official: scales the queries, not the product
     if attention_mask is not None:
         attn_weights = attn_weights + attention_mask
     attn_weights = F.dropout(attn_weights.softmax(dim=-1), p=dropout, training=module.training)
-    return (attn_weights @ value).transpose(1, 2), attn_weights
+    attn_weights = attn_weights.unflatten(0, (-1, num_units)).transpose(1, 2)  # (B, heads, units, q, k)
+    attn_output = attn_weights.transpose(1, 2).flatten(0, 1) @ value  # a view back to (B * units, heads, q, k)
+    return attn_output.transpose(1, 2), attn_weights
 
 
 class HieraMaskUnitAttention(nn.Module):
@@ -317,7 +326,7 @@ class HieraMaskUnitAttention(nn.Module):
         self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`(B, N, C)` -> `(B, N / query_stride, C_out)`, and the weights `(B, heads, units, queries, keys)` if the
-        eager function ran (it does for `output_attentions=True`, whatever `attn_implementation` says)."""
+        eager function ran (it does whenever attentions are asked for, whatever `attn_implementation` says)."""
         batch_size, num_tokens, _ = hidden_states.shape
         num_units = self.num_units(num_tokens)
         # (B, N, 3C) -> (B, U, T, 3, h, d): a unit's tokens are contiguous (see `unroll`).
@@ -326,21 +335,19 @@ class HieraMaskUnitAttention(nn.Module):
         if self.query_stride > 1:
             query = pool_tokens(query.flatten(1, 2), self.query_stride, num_units)  # (B, U * T', h, d)
         # Mask-unit attention folds the units into the batch; global attention attends over all of them.
-        attention_batch = batch_size * num_units if self.use_mask_unit_attn else batch_size
+        units = num_units if self.use_mask_unit_attn else 1
         query, key, value = (
-            t.reshape(attention_batch, -1, self.num_heads, self.head_dim).transpose(1, 2) for t in (query, key, value)
+            t.reshape(batch_size * units, -1, self.num_heads, self.head_dim).transpose(1, 2)
+            for t in (query, key, value)
         )
-        implementation = "eager" if kwargs.get("output_attentions") else self.config._attn_implementation
+        wants_weights = kwargs.get("output_attentions", self.config.output_attentions)
+        implementation = "eager" if wants_weights else self.config._attn_implementation
+        if implementation == "eager":  # lays the weights out per mask unit (other kernels return none)
+            kwargs = {**kwargs, "num_units": units}
         attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         attn_output, attn_weights = attention(self, query, key, value, None, scaling=self.scale, dropout=0.0, **kwargs)
-
         # (B', T', h, d) -> (B, N', C): free when the kernel wrote that layout, as SDPA does on CPU.
-        attn_output = attn_output.reshape(batch_size, -1, self.dim_out)
-        if attn_weights is not None:
-            # (B, heads, units, queries, keys), as Transformers' built-in Hiera returns them.
-            units = num_units if self.use_mask_unit_attn else 1
-            attn_weights = attn_weights.view(batch_size, units, *attn_weights.shape[1:]).transpose(1, 2)
-        return self.proj(attn_output), attn_weights
+        return self.proj(attn_output.reshape(batch_size, -1, self.dim_out)), attn_weights
 
 
 class HieraMlp(nn.Module):
@@ -481,16 +488,17 @@ class HieraEncoder(nn.Module):
         return min(max(index - 1, 0), self.config.num_query_pool)
 
     def reshape_hidden_states(
-        self, hidden_states: tuple[torch.Tensor, ...], grid: list[int] | None
-    ) -> tuple[torch.Tensor, ...]:
+        self, hidden_states: tuple[torch.Tensor | None, ...], grid: list[int] | None
+    ) -> tuple[torch.Tensor | None, ...]:
         """Embeddings and stage outputs in spatial layout: on the token `grid`, or per kept mask unit (`grid` None,
-        for masked inputs). `hidden_states[i]` (i >= 1) is stage `i - 1`'s output, pooled `min(i - 1, q_pool)` times."""
+        for masked inputs). `hidden_states[i]` (i >= 1) is stage `i - 1`'s output, pooled `min(i - 1, q_pool)` times;
+        None (a state `output_hidden_states=[...]` did not select) stays None."""
         reshaped = []
         for index, states in enumerate(hidden_states):
             num_pooled = self.poolings_before(index)
-            reshaped.append(
-                self.to_units(states, num_pooled) if grid is None else self.to_grid(states, num_pooled, grid)
-            )
+            if states is not None:
+                states = self.to_units(states, num_pooled) if grid is None else self.to_grid(states, num_pooled, grid)
+            reshaped.append(states)
         return tuple(reshaped)
 
 
@@ -557,6 +565,43 @@ def check_pixel_values(config: HieraConfig, pixel_values, sizes: str = "configur
         )
 
 
+def check_kwargs(model: nn.Module, kwargs: dict) -> None:
+    """Refuse keyword arguments that are not Transformers' common ones: every head passes its extra arguments on to
+    `HieraModel`, so a misspelling (or masking asked of a head that does not mask) fails loudly instead of binding
+    to another parameter or being ignored."""
+    unknown = sorted(set(kwargs) - set(TransformersKwargs.__annotations__))
+    if unknown:
+        masking = {"noise", "visible_units", "mask_ratio"} & set(unknown)
+        hint = f" ({', '.join(sorted(masking))}: only HieraModel and HieraForPreTraining mask)" if masking else ""
+        raise TypeError(
+            f"{type(model).__name__}.forward got unexpected keyword argument(s): {', '.join(unknown)}{hint}."
+        )
+
+
+def filter_stage_outputs(forward):
+    """Transformers' `filter_output_hidden_states`, for `reshaped_hidden_states` too (the library's filters
+    `hidden_states` only): heads built on every stage's output (the MAE fusion, the backbone's maps) ask the encoder
+    for all of them and return those the caller asked for (`output_hidden_states` True, False or layer indices)."""
+
+    @functools.wraps(forward)
+    def wrapper(self, *args, **kwargs):
+        requested = kwargs.get("output_hidden_states", self.config.output_hidden_states)
+        output = forward(self, *args, **{**kwargs, "output_hidden_states": True})
+        selected = selected_hidden_states(requested)
+        data = dict(output.items())
+        for key in ("hidden_states", "reshaped_hidden_states"):
+            if key not in data:
+                continue
+            if not requested:
+                del data[key]
+            elif selected is not None:
+                kept = resolve_hidden_states_indices(self, selected, num_hidden_states=len(data[key]))
+                data[key] = tuple(states if i in kept else None for i, states in enumerate(data[key]))
+        return type(output)(**data)
+
+    return wrapper
+
+
 def channels_first(pixel_values: torch.Tensor, is_video: bool) -> torch.Tensor:
     """Videos `(B, T, C, H, W)` -> `(B, C, T, H, W)` for the 3-D convolution; images unchanged."""
     return pixel_values.transpose(1, 2) if is_video else pixel_values
@@ -598,10 +643,6 @@ class HieraPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.constant_(module.bias, std)  # official: likewise for LayerNorm biases
             init.constant_(module.weight, self.config.layer_norm_init)
-
-    def _requested(self, name: str, kwargs: dict) -> bool:
-        """Whether the caller asked for `output_<name>` (the call's argument, else the config's default)."""
-        return bool(kwargs.get(f"output_{name}", getattr(self.config, f"output_{name}")))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
@@ -659,17 +700,11 @@ class HieraPreTrainedModel(PreTrainedModel):
 class HieraModel(HieraPreTrainedModel):
     """Hiera encoder: embeddings -> unroll -> stages -> (mean pool + layer norm).
 
-    With `is_mae=True` it hides a random `config.mask_ratio` of the mask units (MAE pre-training).
+    Given `noise`, `visible_units` or `mask_ratio` it hides mask units from the encoder, as MAE pre-training does.
     """
 
-    def __init__(self, config: HieraConfig, add_pooling_layer: bool = True, is_mae: bool = False):
+    def __init__(self, config: HieraConfig, add_pooling_layer: bool = True):
         super().__init__(config)
-        self.is_mae = is_mae
-        if is_mae and int(config.num_mask_units * (1 - config.mask_ratio)) < 1:
-            raise ValueError(
-                f"mask_ratio={config.mask_ratio} keeps none of the {config.num_mask_units} mask units of a "
-                f"{tuple(config.input_size)} input visible: lower mask_ratio or use a larger input."
-            )
         self.num_features = config.hidden_size
         self.embeddings = HieraEmbeddings(config)
         self.encoder = HieraEncoder(config)
@@ -679,25 +714,56 @@ class HieraModel(HieraPreTrainedModel):
     def get_input_embeddings(self) -> HieraPatchEmbeddings:
         return self.embeddings.patch_embeddings
 
-    def random_masking(
-        self, batch_size: int, device: torch.device, noise: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Keep the `1 - mask_ratio` mask units with the smallest noise.
+    def visible_mask_units(
+        self,
+        unit_grid: list[int],
+        batch_size: int,
+        device: torch.device,
+        noise: torch.Tensor | None = None,
+        visible_units: torch.Tensor | None = None,
+        mask_ratio: float | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The mask units the encoder sees: `visible_units` as given, or the `1 - mask_ratio` with the smallest
+        `noise` (random noise if none is given; default ratio `config.mask_ratio`).
 
-        Returns `keep` `(B, U)` bool (True = kept), `ids_keep` `(B, U_keep)` (kept units in ascending order, so
-        tokens stay in their unrolled order as with the official boolean indexing) and `ids_restore` `(B, U)`.
+        Returns `keep` `(B, U)` bool (True = visible), `ids_keep` `(B, U_keep)` (visible units in ascending order,
+        so tokens keep their unrolled order, as the official boolean indexing does) and `ids_restore` `(B, U)`
+        (the inverse of the shuffle that `noise` sorts into; None for `visible_units`).
         """
-        num_units = self.config.num_mask_units
-        num_keep = int(num_units * (1 - self.config.mask_ratio))
+        num_units = math.prod(unit_grid)
+        expected = (batch_size, num_units)
+        if visible_units is not None:
+            if noise is not None or mask_ratio is not None:
+                raise ValueError("Pass visible_units alone: it already says which mask units are hidden.")
+            if not isinstance(visible_units, torch.Tensor) or visible_units.dtype != torch.bool:
+                raise TypeError(f"visible_units must be a bool tensor of shape {expected}, got {visible_units!r:.80}.")
+            if tuple(visible_units.shape) != expected:
+                raise ValueError(f"visible_units must have shape {expected}, got {tuple(visible_units.shape)}.")
+            counts = visible_units.sum(dim=1)
+            if not torch.compiler.is_compiling() and (counts.min() != counts.max() or counts.min() == 0):
+                raise ValueError(
+                    f"visible_units must show the same number (at least one) of the {num_units} mask units in every "
+                    f"row, got {counts.tolist()}."
+                )
+            ids_keep = visible_units.nonzero()[:, 1].view(batch_size, -1)  # row-major: ascending per row
+            return visible_units, ids_keep, None
+        mask_ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
+        if not 0 <= mask_ratio < 1:
+            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
+        num_keep = int(num_units * (1 - mask_ratio))
+        if num_keep < 1:
+            raise ValueError(
+                f"mask_ratio={mask_ratio} hides all {num_units} mask units: choose a lower ratio (one unit stays "
+                f"visible below {1 - 1 / num_units:.4g})."
+            )
         if noise is None:
             noise = torch.rand(batch_size, num_units, device=device)
-        elif tuple(noise.shape) != (batch_size, num_units):
-            raise ValueError(f"noise must have shape {(batch_size, num_units)}, got {tuple(noise.shape)}.")
+        elif tuple(noise.shape) != expected:
+            raise ValueError(f"noise must have shape {expected} (batch, mask units), got {tuple(noise.shape)}.")
         ids_shuffle = torch.argsort(noise, dim=1)
         ids_restore = torch.argsort(ids_shuffle, dim=1)
         ids_keep = ids_shuffle[:, :num_keep].sort(dim=1).values
-        keep = torch.zeros(batch_size, num_units, dtype=torch.bool, device=device)
-        keep.scatter_(1, ids_keep, True)
+        keep = torch.zeros(batch_size, num_units, dtype=torch.bool, device=noise.device).scatter_(1, ids_keep, True)
         return keep, ids_keep, ids_restore
 
     @can_return_tuple
@@ -705,52 +771,64 @@ class HieraModel(HieraPreTrainedModel):
         self,
         pixel_values: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
+        visible_units: torch.Tensor | None = None,
+        mask_ratio: float | None = None,
         interpolate_pos_encoding: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> HieraModelOutput:
         r"""
         pixel_values: `(batch, channels, height, width)` for images, `(batch, frames, channels, height, width)`
             for videos.
-        noise: `(batch, num_mask_units)`, makes the MAE masking deterministic (`is_mae=True` only).
+        noise: `(batch, num_mask_units)`: hide the `mask_ratio` of the mask units with the largest noise (MAE
+            masking); the same noise gives the same mask.
+        visible_units: `(batch, num_mask_units)` bool, True for the mask units the encoder sees, the same number in
+            every row (official: `mask`); instead of `noise`.
+        mask_ratio: the fraction of mask units to hide (default `config.mask_ratio`); alone, with random noise.
         interpolate_pos_encoding: run at another size (and frame count) by interpolating position embeddings.
         """
+        check_kwargs(self, kwargs)
         if pixel_values is None:
             raise ValueError("You have to specify pixel_values.")
-        unknown = sorted(set(kwargs) - set(TransformersKwargs.__annotations__))
-        if unknown:  # every head passes its extra arguments through here: a misspelling fails loudly
-            raise TypeError(f"Hiera's forward got unexpected keyword argument(s): {', '.join(unknown)}.")
-        if self.is_mae and interpolate_pos_encoding:
-            raise ValueError("MAE pre-training runs at the configured input size only.")
-        if noise is not None and not self.is_mae:
-            raise ValueError("noise is only used for MAE masking (HieraModel(..., is_mae=True)).")
         check_pixel_values(self.config, pixel_values, "tiled" if interpolate_pos_encoding else "configured")
         pixel_values = channels_first(pixel_values, self.config.is_video)
         pixel_values = pixel_values.to(self.embeddings.patch_embeddings.projection.weight.dtype)
-        outputs = self._encode(pixel_values, noise, **kwargs)
+        grid = self.embeddings.token_grid(pixel_values)
+        masking = noise is not None or visible_units is not None or mask_ratio is not None
+        keep = ids_keep = ids_restore = None
+        if masking:
+            unit_grid = [t // m for t, m in zip(grid, self.config.masked_unit_size)]
+            keep, ids_keep, ids_restore = self.visible_mask_units(
+                unit_grid, pixel_values.shape[0], pixel_values.device, noise, visible_units, mask_ratio
+            )
+        outputs = self._encode(pixel_values, keep, ids_keep, ids_restore, **kwargs)
         if outputs.hidden_states is not None:
-            grid = None if self.is_mae else self.embeddings.token_grid(pixel_values)
-            outputs.reshaped_hidden_states = self.encoder.reshape_hidden_states(outputs.hidden_states, grid)
+            outputs.reshaped_hidden_states = self.encoder.reshape_hidden_states(
+                outputs.hidden_states, None if masking else grid
+            )
         return outputs
 
     @capture_outputs(tie_last_hidden_states=False)
     def _encode(
-        self, pixel_values: torch.Tensor, noise: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
+        self,
+        pixel_values: torch.Tensor,
+        keep: torch.Tensor | None,
+        ids_keep: torch.Tensor | None,
+        ids_restore: torch.Tensor | None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> HieraModelOutput:
         """`(B, C, *input)` checked pixels -> tokens; Transformers' hooks add `hidden_states` and `attentions`."""
         batch_size = pixel_values.shape[0]
         grid = self.embeddings.token_grid(pixel_values)
-        keep = ids_keep = ids_restore = unit_keep = None
-        if self.is_mae:
-            keep, ids_keep, ids_restore = self.random_masking(batch_size, pixel_values.device, noise)
-            unit_grid = [t // m for t, m in zip(grid, self.config.masked_unit_size)]
-            unit_keep = keep.view(batch_size, 1, *unit_grid)
+        unit_keep = None
+        if keep is not None:
+            unit_keep = keep.view(batch_size, 1, *[t // m for t, m in zip(grid, self.config.masked_unit_size)])
 
         embeddings = self.embeddings(pixel_values, unit_keep)  # (B, N, C) raster order
         hidden_states = unroll(embeddings, grid, self.encoder.unroll_schedule)  # (B, N, C) unrolled
         if ids_keep is not None:
             # Drop hidden mask units: tokens are unit-major, (units, tokens_per_unit).
             channels = hidden_states.shape[-1]
-            hidden_states = hidden_states.view(batch_size, self.config.num_mask_units, -1, channels)
+            hidden_states = hidden_states.view(batch_size, keep.shape[1], -1, channels)
             index = ids_keep[:, :, None, None].expand(-1, -1, hidden_states.shape[2], channels)
             hidden_states = hidden_states.gather(1, index).view(batch_size, -1, channels)
 
@@ -811,6 +889,7 @@ class _HieraForClassification(HieraPreTrainedModel):
         labels: `(batch,)` class indices; float `(batch, num_labels)` for multi-label; `(batch,)` floats for
             regression (`num_labels=1`). The loss follows `config.problem_type`.
         """
+        check_kwargs(self, kwargs)
         outputs = self.hiera(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (B, num_labels)
         loss = self.loss_function(labels, logits, self.config) if labels is not None else None
@@ -915,7 +994,18 @@ class HieraForPreTraining(HieraPreTrainedModel):
 
     def __init__(self, config: HieraConfig):
         super().__init__(config)
-        self.hiera = HieraModel(config, add_pooling_layer=False, is_mae=True)
+        if int(config.num_mask_units * (1 - config.mask_ratio)) < 1:
+            raise ValueError(
+                f"mask_ratio={config.mask_ratio} keeps none of the {config.num_mask_units} mask units of a "
+                f"{tuple(config.input_size)} input visible: lower mask_ratio or use a larger input."
+            )
+        if config.is_video and config.masked_unit_size[0] > 1:
+            # official: its decoder fails the same way (a shape mismatch); its presets use 1.
+            raise ValueError(
+                f"Video MAE needs a temporal mask unit of 1 frame token (masked_unit_size[0] = 1), got "
+                f"masked_unit_size={tuple(config.masked_unit_size)}: the decoder predicts one frame per temporal token."
+            )
+        self.hiera = HieraModel(config, add_pooling_layer=False)
         self.encoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.multiscale_fusion = HieraMultiScaleHead(config)
         self.decoder = HieraDecoder(config)
@@ -939,23 +1029,27 @@ class HieraForPreTraining(HieraPreTrainedModel):
         return patches.flatten(1, 2).flatten(2)
 
     @can_return_tuple
+    @filter_stage_outputs
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
+        visible_units: torch.Tensor | None = None,
+        mask_ratio: float | None = None,
         interpolate_pos_encoding: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> HieraForPreTrainingOutput:
         r"""
         noise: `(batch, num_mask_units)`; the units with the smallest noise are kept. Fix it for reproducible masks.
+        visible_units: `(batch, num_mask_units)` bool, the mask units the encoder sees, instead of random ones.
+        mask_ratio: the fraction of mask units to hide (default `config.mask_ratio`).
         """
-        return_hidden_states = self._requested("hidden_states", kwargs)
-        outputs = self.hiera(
-            pixel_values,
-            noise=noise,
-            interpolate_pos_encoding=interpolate_pos_encoding,
-            **{**kwargs, "output_hidden_states": True},  # the fusion head needs the stage outputs
-        )
+        check_kwargs(self, kwargs)
+        if interpolate_pos_encoding:
+            raise ValueError("MAE pre-training runs at the configured input size only (its decoder is built for it).")
+        if visible_units is None and mask_ratio is None:
+            mask_ratio = self.config.mask_ratio  # always mask, with random noise when none is given
+        outputs = self.hiera(pixel_values, noise=noise, visible_units=visible_units, mask_ratio=mask_ratio, **kwargs)
         # Stage outputs per kept mask unit; the resolution stops changing after the pooling stages.
         stage_maps = outputs.reshaped_hidden_states[1:]
         fused = self.multiscale_fusion(list(stage_maps[: self.config.num_query_pool]) + [stage_maps[-1]])
@@ -973,9 +1067,9 @@ class HieraForPreTraining(HieraPreTrainedModel):
             logits=logits,
             bool_masked_pos=visible,
             ids_restore=outputs.ids_restore,
-            hidden_states=outputs.hidden_states if return_hidden_states else None,
+            hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
-            reshaped_hidden_states=outputs.reshaped_hidden_states if return_hidden_states else None,
+            reshaped_hidden_states=outputs.reshaped_hidden_states,
         )
 
 
@@ -1062,19 +1156,16 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         return F.pad(pixel_values, [value for pair in pairs for value in pair])
 
     @can_return_tuple
+    @filter_stage_outputs
     def forward(self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> BackboneOutput:
         r"""
         pixel_values: `(batch, channels, height, width)` for images, `(batch, frames, channels, height, width)`
             for videos, any size of at least one patch stride.
         """
+        check_kwargs(self, kwargs)
         check_pixel_values(self.config, pixel_values, "padded")
-        return_hidden_states = self._requested("hidden_states", kwargs)
         size = spatial_size(self.config, pixel_values)
-        outputs = self.hiera(
-            self.pad(pixel_values),
-            interpolate_pos_encoding=True,
-            **{**kwargs, "output_hidden_states": True},  # the maps are the stage outputs
-        )
+        outputs = self.hiera(self.pad(pixel_values), interpolate_pos_encoding=True, **kwargs)
         feature_maps = []
         for stage, hidden, stride in zip(self.stage_names, outputs.reshaped_hidden_states, self.stage_strides()):
             if stage in self.out_features:
@@ -1083,7 +1174,7 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
                 feature_maps.append(self.hidden_states_norms[stage](hidden).movedim(-1, 1).contiguous())
         return BackboneOutput(
             feature_maps=tuple(feature_maps),  # each (B, C_i, *grid_i)
-            hidden_states=outputs.hidden_states if return_hidden_states else None,
+            hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
 

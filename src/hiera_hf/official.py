@@ -187,7 +187,8 @@ def paired_outputs(model, official, pixel_values: torch.Tensor, noise: torch.Ten
     ours_pixels = official_layout_to_ours(pixel_values)
     if not hasattr(official, "head"):
         outputs = model(ours_pixels, noise=noise)
-        keep = model.hiera.random_masking(pixel_values.shape[0], pixel_values.device, noise)[0]
+        unit_grid = [t // m for t, m in zip(model.config.tokens_spatial_shape, model.config.masked_unit_size)]
+        keep = model.hiera.visible_mask_units(unit_grid, pixel_values.shape[0], pixel_values.device, noise)[0]
         loss, predictions, _, _ = official(pixel_values, mask=keep)
         return {
             "loss": (outputs.loss, loss),

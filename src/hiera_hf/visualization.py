@@ -7,6 +7,8 @@ image or video path, a PIL image, an `(H, W, C)` image or `(T, H, W, C)` video a
 
 - `mae_reconstruction_figure`: original | masked input | prediction | prediction pasted into the visible patches.
 - `attention_figure`: one query's attention weights over its mask unit (or the whole input), per head and averaged.
+- `attention_rollout_figure`: attention rolled out from the last layer to the input tokens (optionally weighted by
+  the gradient of a class: gradient rollout).
 - `feature_maps_figure`: the first three principal components of each stage's features as RGB.
 - `predictions_figure`: the top-k labels and their probabilities.
 
@@ -21,7 +23,6 @@ import itertools
 import math
 import os
 import textwrap
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,8 @@ from .modeling_hiera import (
 )
 from .video_processing_hiera import VIDEO_EXTENSIONS, read_video
 
-FIGURES = ("predictions", "attention", "features", "reconstruction")
+FIGURES = ("predictions", "attention", "rollout", "features", "reconstruction")
+ON_REQUEST = ("rollout",)  # drawn for every model, but only when asked for (`--figures rollout`)
 
 
 def _figure(width: float, height: float):
@@ -145,14 +147,12 @@ def _frames(prepared: PreparedInput, config: HieraConfig) -> np.ndarray:
 
 
 def _encoder(model: HieraPreTrainedModel) -> HieraModel:
-    """The model's encoder, run without masking (an MAE's encoder is copied into an unmasked `HieraModel`)."""
-    if isinstance(model, HieraModel) and not model.is_mae:
+    """The model's encoder (`HieraModel`, which masks only when asked to: an MAE's encoder runs unmasked)."""
+    if isinstance(model, HieraModel):
         return model
-    if isinstance(model, HieraForPreTraining):
-        encoder = HieraModel(model.config, add_pooling_layer=False)
-        encoder.load_state_dict(model.hiera.state_dict())
-        return encoder.eval()
-    if isinstance(model, (HieraBackbone, HieraForImageClassification, HieraForVideoClassification)):
+    if isinstance(
+        model, (HieraBackbone, HieraForImageClassification, HieraForVideoClassification, HieraForPreTraining)
+    ):
         return model.hiera
     raise TypeError(f"Expected a Hiera model from hiera_hf, got {type(model).__name__}.")
 
@@ -315,6 +315,124 @@ def attention_figure(model, processor, source, query=None, layer: int = -1):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Attention rollout
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rollout:
+    """How much each input token contributes to the output, by attention rollout (Abnar & Zuidema, 2020).
+
+    `relevance` `(*token_grid)`: sums to 1. `class_index`: the class whose gradient weighted the attention (gradient
+    rollout), or None. `token_stride`: input pixels (frames) per token, per dimension.
+    """
+
+    relevance: torch.Tensor
+    class_index: int | None
+    token_stride: list[int]
+
+
+@dataclass
+class LayerMixing:
+    """How one layer mixes tokens: `attention` `(units, queries, keys)` (head-averaged; one unit when global), and
+    the residual path's pooling, `stride` tokens of each of `pool_units` mask units into one (stride 1: identity)."""
+
+    attention: torch.Tensor
+    pool_units: int
+    stride: int
+
+
+def layer_mixing(block, attention: torch.Tensor, gradient: torch.Tensor | None = None) -> LayerMixing:
+    """The mixing of encoder layer `block` from its weights `(heads, units, queries, keys)`: their mean over heads,
+    or with gradient rollout that of `relu(attention * gradient)` (the gradient weighting of Chefer et al., 2021)."""
+    weights = attention if gradient is None else (attention * gradient).clamp_min(0)
+    num_tokens = weights.shape[1] * weights.shape[3]  # the layer's input tokens: units x keys
+    return LayerMixing(weights.double().mean(dim=0), block.attn.num_units(num_tokens), block.attn.query_stride)
+
+
+def rollout_relevance(mixings: list[LayerMixing]) -> torch.Tensor:
+    """Each input token's share of the output, rolled back from the last layer (whose tokens the pooled output
+    averages, so they start equal): `r_in = r_out @ M`, `M = (A + P) / 2` with its rows normalised to 1 (Abnar &
+    Zuidema's rollout), `A` the attention (block-diagonal over mask units) and `P` the residual path: identity, or
+    for a pooling layer the average of each pooled group (a smooth stand-in for the max-pool, which routes through
+    one token of the group). Products of vectors with the blocks, in the unrolled layout: `M` is never built.
+    Returns `(input tokens,)` in unrolled order."""
+    last = mixings[-1].attention
+    relevance = torch.full(
+        (last.shape[0] * last.shape[1],), 1.0 / (last.shape[0] * last.shape[1]), dtype=torch.float64
+    )
+    for mixing in reversed(mixings):
+        units, queries, keys = mixing.attention.shape
+        # Row i of (A + P) / 2 sums to (sum_k A[i, k] + 1) / 2: dividing by it normalises the row.
+        share = relevance / (mixing.attention.sum(dim=-1).flatten() + 1.0)
+        through_attention = torch.einsum("uq,uqk->uk", share.view(units, queries), mixing.attention).flatten()
+        # The pooled token (unit u, position q) came from positions (s, q), s < stride, of unit u (see `unroll`).
+        pooled = share.view(mixing.pool_units, 1, -1) / mixing.stride
+        through_residual = pooled.expand(-1, mixing.stride, -1).flatten()
+        relevance = through_attention + through_residual
+    return relevance
+
+
+def attention_rollout(model, processor, source, class_index: int | None = None, gradient: bool = False) -> Rollout:
+    """Attention rollout from the last layer back to the input tokens, through the mask-unit and global layers and
+    the query pooling (see `rollout_relevance`). `gradient=True` (implied by a `class_index`) weights each layer's
+    attention by the gradient of the logit of `class_index` (default: the predicted class) first: needs a
+    classifier."""
+    gradient = gradient or class_index is not None
+    encoder = _encoder(model)
+    prepared = prepare_input(model, processor, source)
+    is_classifier = isinstance(model, (HieraForImageClassification, HieraForVideoClassification))
+    if gradient and not is_classifier:
+        raise TypeError(f"Gradient rollout needs a classifier (its logits), got {type(model).__name__}.")
+    if class_index is not None and not 0 <= class_index < model.config.num_labels:
+        raise ValueError(f"class_index must be in [0, {model.config.num_labels - 1}], got {class_index}.")
+    if gradient:
+        with torch.enable_grad():
+            outputs = model(prepared.pixel_values, output_attentions=True)
+            class_index = int(outputs.logits[0].argmax()) if class_index is None else class_index
+            gradients = torch.autograd.grad(outputs.logits[0, class_index], outputs.attentions)
+        attentions = [a.detach() for a in outputs.attentions]
+    else:
+        with torch.inference_mode():
+            attentions = encoder(prepared.pixel_values, output_attentions=True).attentions
+        gradients = [None] * len(attentions)
+    blocks = [block for stage in encoder.encoder.stages for block in stage.layers]
+    mixings = [
+        layer_mixing(block, a[0], None if g is None else g[0]) for block, a, g in zip(blocks, attentions, gradients)
+    ]
+    relevance = rollout_relevance(mixings)
+    grid = encoder.embeddings.token_grid(channels_first(prepared.pixel_values, encoder.config.is_video))
+    relevance_map = encoder.encoder.to_grid(relevance.float()[None, :, None], 0, grid)[0, ..., 0]
+    return Rollout(relevance_map, class_index if gradient else None, encoder.encoder.token_stride(0))
+
+
+def attention_rollout_figure(model, processor, source, class_index: int | None = None, gradient: bool = False):
+    """The rollout relevance laid on the input (a row per temporal token for videos), beside the input."""
+    prepared = prepare_input(model, processor, source)
+    result = attention_rollout(model, processor, prepared, class_index, gradient)
+    frames = _frames(prepared, model.config)
+    maps = result.relevance if model.config.is_video else result.relevance[None]
+    figure = _figure(4.2, 2.0 * len(frames) + 0.8)
+    axes = np.array(figure.subplots(len(frames), 2, squeeze=False))
+    height, width = frames.shape[1:3]
+    for row, frame in enumerate(frames):
+        axes[row, 0].imshow(frame)
+        axes[row, 1].imshow(frame)
+        extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+        axes[row, 1].imshow(maps[min(row, len(maps) - 1)].numpy(), cmap="inferno", alpha=0.65, extent=extent)
+    axes[0, 0].set_title("input", fontsize=9)
+    axes[0, 1].set_title("rollout", fontsize=9)
+    _hide_axes(axes)
+    if result.class_index is None:
+        caption = "Attention rollout: how much each input token feeds the output, through every layer"
+    else:
+        label = model.config.id2label.get(result.class_index, str(result.class_index))
+        caption = f"Gradient-weighted attention rollout for class {label!r}"
+    _caption(figure, caption, fontsize=9)
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Feature maps
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -365,25 +483,6 @@ def feature_maps_figure(model, processor, source):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _mask_ratio(config: HieraConfig, mask_ratio: float | None):
-    """Set `config.mask_ratio` for one forward pass (the MAE encoder reads it when it masks). It changes the shared
-    config, so calls on one model must not overlap (the web demo runs one request at a time)."""
-    saved = config.mask_ratio
-    if mask_ratio is not None:
-        if not 0 <= mask_ratio < 1:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
-        if int(config.num_mask_units * (1 - mask_ratio)) < 1:
-            raise ValueError(
-                f"mask_ratio={mask_ratio} hides all {config.num_mask_units} mask units: choose a lower ratio."
-            )
-        config.mask_ratio = mask_ratio
-    try:
-        yield
-    finally:
-        config.mask_ratio = saved
-
-
 def _patches_to_frames(patches: torch.Tensor, config: HieraConfig, size: int, grid: list[int]) -> torch.Tensor:
     """MAE targets/predictions `(L, pixels)` -> `(rows, C, H, W)` (see `HieraForPreTraining.pixel_targets`)."""
     channels = config.num_channels
@@ -409,8 +508,8 @@ def mae_reconstruction(model: HieraForPreTraining, processor, source, mask_ratio
     config = model.config
     generator = torch.Generator().manual_seed(seed)
     noise = torch.rand(1, config.num_mask_units, generator=generator)
-    with _mask_ratio(config, mask_ratio), torch.inference_mode():
-        outputs = model(prepared.pixel_values, noise=noise)
+    with torch.inference_mode():
+        outputs = model(prepared.pixel_values, noise=noise, mask_ratio=mask_ratio)
     targets = model.pixel_targets(channels_first(prepared.pixel_values, config.is_video))[0]  # (L, pixels)
     prediction = outputs.logits[0].float()
     if config.normalize_pixel_loss:
@@ -477,12 +576,14 @@ def available_figures(model) -> list[str]:
 
 
 def make_figure(name: str, model, processor, source, **options):
-    """One of `FIGURES` by name, with the options that figure takes (`top_k`, `query`, `layer`, `mask_ratio`,
-    `seed`)."""
+    """One of `FIGURES` by name, with the options that figure takes (`top_k`, `query`, `layer`, `class_index`,
+    `gradient`, `mask_ratio`, `seed`)."""
     if name == "predictions":
         return predictions_figure(model, processor, source, options.get("top_k", 5))
     if name == "attention":
         return attention_figure(model, processor, source, options.get("query"), options.get("layer", -1))
+    if name == "rollout":
+        return attention_rollout_figure(model, processor, source, options.get("class_index"), options.get("gradient"))
     if name == "features":
         return feature_maps_figure(model, processor, source)
     if name == "reconstruction":
@@ -496,10 +597,16 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--model", required=True, help="a saved model folder or Hub id")
     parser.add_argument("--input", required=True, help="an image or video file")
     parser.add_argument("--output-dir", default="pictures")
-    parser.add_argument("--figures", nargs="+", choices=FIGURES, help="default: all that suit the model")
+    parser.add_argument(
+        "--figures", nargs="+", choices=FIGURES, help="default: all that suit the model, but rollout (on request)"
+    )
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--layer", type=int, default=-1, help="attention: encoder layer index (default: last)")
     parser.add_argument("--query", type=int, nargs="+", help="attention: pixel coordinates y x (t y x for video)")
+    parser.add_argument(
+        "--gradient-rollout", action="store_true", help="rollout: weight attention by a class gradient"
+    )
+    parser.add_argument("--class-index", type=int, help="gradient rollout: the class (default: the predicted one)")
     parser.add_argument("--mask-ratio", type=float, help="reconstruction: default the model's")
     parser.add_argument("--seed", type=int, default=0, help="reconstruction: the mask's seed")
     args = parser.parse_args(argv)
@@ -507,10 +614,18 @@ def main(argv: list[str] | None = None) -> list[Path]:
     model = load_model(args.model)
     processor = default_processor(model)
     names = args.figures or available_figures(model)
-    unsuitable = sorted(set(names) - set(available_figures(model)))
+    unsuitable = sorted(set(names) - set(available_figures(model)) - set(ON_REQUEST))
     if unsuitable:
         parser.error(f"{type(model).__name__} cannot draw {', '.join(unsuitable)}.")
-    options = dict(top_k=args.top_k, layer=args.layer, query=args.query, mask_ratio=args.mask_ratio, seed=args.seed)
+    options = dict(
+        top_k=args.top_k,
+        layer=args.layer,
+        query=args.query,
+        class_index=args.class_index,
+        gradient=args.gradient_rollout,
+        mask_ratio=args.mask_ratio,
+        seed=args.seed,
+    )
     # Draw everything before writing anything: a bad input or option leaves no partial set of files.
     figures = {name: make_figure(name, model, processor, args.input, **options) for name in names}
     output = Path(args.output_dir)
@@ -526,9 +641,13 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
 __all__ = [
     "FIGURES",
+    "ON_REQUEST",
     "PreparedInput",
     "QueryAttention",
+    "Rollout",
     "attention_figure",
+    "attention_rollout",
+    "attention_rollout_figure",
     "available_figures",
     "feature_maps_figure",
     "figure_to_image",
