@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
             "predictions": viz.predictions_figure(classifier, None, digit),
             "attention_mask_unit": viz.attention_figure(classifier, None, digit, query=(20, 36), layer=0),
             "attention_global": viz.attention_figure(classifier, None, digit, query=(20, 36), layer=-1),
+            "attention_rollout": viz.attention_rollout_figure(classifier, None, digit, gradient=True),
             "feature_maps": viz.feature_maps_figure(classifier, None, digit),
             "mae_reconstruction": viz.mae_reconstruction_figure(mae, None, digit, mask_ratio=0.6, seed=0),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import io
 import json
 import os
 import sys
@@ -227,10 +228,12 @@ def load_image_splits(
     image_column: str = "image",
     label_column: str | None = "label",
     seed: int = 0,
+    unreadable_files: str = "error",
 ):
     """A `DatasetDict` with "train" and "validation": a `datasets` dataset (name or local path) or image folders.
 
-    Checked before any training starts: the folders exist, the image and label columns exist.
+    Checked before any training starts: the folders exist, the image and label columns exist, every image decodes
+    (`unreadable_files`: "error" lists the ones that do not and stops, "skip" leaves them out).
     """
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
@@ -259,7 +262,60 @@ def load_image_splits(
             raise ValueError(
                 f"The dataset has no {role} column {column!r} (columns: {columns}); pass --{role}_column_name."
             )
-    return splits
+    return drop_unreadable_images(splits, image_column, unreadable_files)
+
+
+UNREADABLE_POLICIES = ("error", "skip")
+
+
+def unreadable_image(source) -> str | None:
+    """Why an image (a path, or the `{"bytes", "path"}` of a `datasets` Image column) cannot be decoded; None if it
+    can. JPEGs decode at 1/8 scale (`draft`): the whole file is still read, at a fraction of the cost."""
+    from PIL import Image
+
+    if isinstance(source, dict):
+        source = io.BytesIO(source["bytes"]) if source.get("bytes") else source["path"]
+    try:
+        with Image.open(source) as image:
+            image.draft(image.mode, (1, 1))
+            image.load()
+    except Exception as error:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def readable_items(names: list[str], problems: list[str | None], what: str, policy: str) -> list[int]:
+    """The indices of `names` whose `problems` entry is None. With unreadable ones, `policy` "error" raises a
+    `ValueError` listing them (before any training step), "skip" warns with the count and leaves them out."""
+    if policy not in UNREADABLE_POLICIES:
+        raise ValueError(f"--unreadable_files must be one of {', '.join(UNREADABLE_POLICIES)}, got {policy!r}.")
+    bad = [f"{name} ({problem})" for name, problem in zip(names, problems) if problem is not None]
+    if bad and policy == "error":
+        listed = "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else "")
+        raise ValueError(
+            f"{len(bad)} of {len(names)} {what} cannot be read:\n  {listed}\nRemove or replace them, or pass "
+            "--unreadable_files skip to train without them."
+        )
+    if bad:
+        warnings.warn(f"Skipping {len(bad)} unreadable {what} of {len(names)}: {bad[:5]}", stacklevel=2)
+    return [index for index, problem in enumerate(problems) if problem is None]
+
+
+def drop_unreadable_images(splits, image_column: str, policy: str = "error"):
+    """Check every image of every split decodes (a progress bar per split) before training starts; see
+    `readable_items` for `policy`. Returns the splits (without the unreadable rows when skipping)."""
+    from datasets import DatasetDict
+    from datasets import Image as ImageFeature
+    from tqdm.auto import tqdm
+
+    checked = {}
+    for name, split in splits.items():
+        raw = split.cast_column(image_column, ImageFeature(decode=False))[image_column]
+        problems = [unreadable_image(item) for item in tqdm(raw, desc=f"checking {name} images", leave=False)]
+        names = [item.get("path") or f"row {index}" for index, item in enumerate(raw)]
+        keep = readable_items(names, problems, f"{name} images", policy)
+        checked[name] = split if len(keep) == len(split) else split.select(keep)
+    return DatasetDict(checked)
 
 
 def _saved_to_disk(folder: str) -> bool:
@@ -267,24 +323,28 @@ def _saved_to_disk(folder: str) -> bool:
     return any(os.path.isfile(os.path.join(folder, name)) for name in ("state.json", "dataset_dict.json"))
 
 
-def scan_video_folder(directory: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """`(path, class name)` for every readable video under `directory/<class>/`; unreadable files are skipped
-    with a warning (so one broken download does not stop a run). Returns the samples and the sorted classes."""
+def scan_video_folder(directory: str, unreadable: str = "error") -> tuple[list[tuple[str, str]], list[str]]:
+    """`(path, class name)` for every video under `directory/<class>/`, each checked to be readable before training
+    starts; unreadable ones are refused or skipped by `unreadable` (see `readable_items`). Returns the samples and
+    the sorted classes."""
     if directory is None or not os.path.isdir(directory):
         raise ValueError(f"Video folder {directory!r} is not a directory (expected <folder>/<class>/<video>).")
     classes = sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d)))
-    samples = []
-    for name in classes:
-        for file in sorted(os.listdir(os.path.join(directory, name))):
-            path = os.path.join(directory, name, file)
-            if not file.lower().endswith(VIDEO_EXTENSIONS):
-                continue
-            try:
-                read_video(path)
-            except ValueError as error:
-                warnings.warn(f"Skipping unreadable video: {error}", stacklevel=2)
-                continue
-            samples.append((path, name))
+    candidates = [
+        (os.path.join(directory, name, file), name)
+        for name in classes
+        for file in sorted(os.listdir(os.path.join(directory, name)))
+        if file.lower().endswith(VIDEO_EXTENSIONS)
+    ]
+    problems = []
+    for path, _ in candidates:
+        try:
+            read_video(path)
+            problems.append(None)
+        except ValueError as error:
+            problems.append(str(error))
+    keep = readable_items([path for path, _ in candidates], problems, "videos", unreadable)
+    samples = [candidates[index] for index in keep]
     if not samples:
         raise ValueError(f"No readable videos ({', '.join(VIDEO_EXTENSIONS)}) under {directory!r}/<class>/.")
     return samples, classes
@@ -391,21 +451,31 @@ def collate_readable(items: list[dict]) -> dict:
     }
 
 
+def assigned_chunks(num_chunks: int, process_index: int, num_processes: int) -> list[int]:
+    """The chunks process `process_index` of `num_processes` runs: every `num_processes`-th, from its own index."""
+    if not 0 <= process_index < num_processes:
+        raise ValueError(f"process_index {process_index} is not one of {num_processes} processes.")
+    return list(range(process_index, num_chunks, num_processes))
+
+
 class ChunkedRun:
     """Run a model over `num_samples` examples in chunks of `chunk_size` consecutive indices, sharded over processes
     and resumable, with every example counted exactly once.
 
     Chunk `c` belongs to process `c % num_processes` and runs in batches from its start (so results do not depend on
-    the number of processes); a finished chunk is written in one step to `<output_dir>/chunks/chunk-<c>.npz`, so a
-    kill leaves whole chunks only, and `resume=True` skips them. `read_all()` (main process, after all are done)
-    loads every chunk once and checks that the indices cover each example exactly once.
+    the number of processes); a finished chunk is written in one step to `<output_dir>/chunks/chunk-<c>.npz` (with
+    the index of the process that ran it), so a kill leaves whole chunks only, and `resume=True` skips them. Each
+    process also writes what it ran in this run to `chunks/process-<i>.json`. `read_all()` (main process, after all
+    are done) loads every chunk once and checks that the indices cover each example exactly once; `shares()` reads
+    the processes' accounts.
     """
 
     def __init__(self, output_dir, num_samples: int, chunk_size: int, process_index: int = 0, num_processes: int = 1):
         self.folder = Path(output_dir) / "chunks"
         self.num_samples, self.chunk_size = num_samples, chunk_size
         self.num_chunks = -(-num_samples // chunk_size)
-        self.mine = [c for c in range(self.num_chunks) if c % num_processes == process_index]
+        self.process_index, self.num_processes = process_index, num_processes
+        self.mine = assigned_chunks(self.num_chunks, process_index, num_processes)
 
     def path(self, chunk: int) -> Path:
         return self.folder / f"chunk-{chunk:06d}.npz"
@@ -413,9 +483,13 @@ class ChunkedRun:
     def indices(self, chunk: int) -> range:
         return range(chunk * self.chunk_size, min(self.num_samples, (chunk + 1) * self.chunk_size))
 
+    def account(self, process_index: int) -> Path:
+        return self.folder / f"process-{process_index}.json"
+
     def todo(self, resume: bool) -> list[int]:
         """This process's chunks still to run (without `resume`, earlier results are removed first)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.account(self.process_index).unlink(missing_ok=True)
         if not resume:
             for chunk in self.mine:
                 self.path(chunk).unlink(missing_ok=True)
@@ -435,7 +509,7 @@ class ChunkedRun:
         loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate_readable
         )
-        parts, chunk_start = None, time.perf_counter()
+        parts, chunk_start, ran = None, time.perf_counter(), []
         for position, batch in enumerate(loader):
             if parts is None:
                 parts = {"indices": [], "labels": [], "skipped": [], "model_seconds": 0.0, "outputs": {}}
@@ -458,18 +532,32 @@ class ChunkedRun:
                     skipped_errors=np.asarray([error for _, error in parts["skipped"]], dtype=str),
                     model_seconds=np.float64(parts["model_seconds"]),
                     chunk_seconds=np.float64(time.perf_counter() - chunk_start),
+                    process_index=np.int64(self.process_index),
                 )
                 for error in result["skipped_errors"]:
                     warnings.warn(f"Skipped an unreadable file: {error}", stacklevel=2)
                 self.write(owner[position], result)
+                ran.append(owner[position])
                 yield owner[position], result
                 parts, chunk_start = None, time.perf_counter()
+        examples = sum(len(self.indices(chunk)) for chunk in ran)
+        account = {"process_index": self.process_index, "chunks": ran, "examples": examples}
+        self.account(self.process_index).write_text(json.dumps(account) + "\n")
 
     def write(self, chunk: int, result: dict) -> None:
         temporary = self.folder / f".{self.path(chunk).name}.{os.getpid()}.tmp"
         with open(temporary, "wb") as file:
             np.savez(file, **result)
         os.replace(temporary, self.path(chunk))  # all or nothing
+
+    def shares(self) -> dict[int, dict]:
+        """`{process: {"chunks": [...], "examples": n}}`: what each process says it ran in this run."""
+        shares = {}
+        for process_index in range(self.num_processes):
+            path = self.account(process_index)
+            account = json.loads(path.read_text()) if path.exists() else {"chunks": [], "examples": 0}
+            shares[process_index] = {"chunks": account["chunks"], "examples": account["examples"]}
+        return shares
 
     def read_all(self) -> list[dict]:
         chunks = [dict(np.load(self.path(chunk))) for chunk in range(self.num_chunks)]

@@ -204,7 +204,8 @@ def test_docs_pictures_script(tmp_path):
         ["--model", str(classifier), "--mae", str(mae), "--input", str(drawn_picture(tmp_path / "disc.png")),
          "--output-dir", str(output)]
     )  # fmt: skip
-    names = {"predictions", "attention_mask_unit", "attention_global", "feature_maps", "mae_reconstruction", "demo"}
+    names = {"predictions", "attention_mask_unit", "attention_global", "attention_rollout", "feature_maps"}
+    names |= {"mae_reconstruction", "demo"}
     assert {p.name for p in output.iterdir()} == {f"{name}.png" for name in names}
     with Image.open(output / "demo.png") as screenshot:
         assert screenshot.size[0] == 1400

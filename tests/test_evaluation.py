@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ from helpers import randomize_, small_config
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
-from hiera_examples import load_script  # noqa: E402
+from hiera_examples import assigned_chunks, load_script  # noqa: E402
 
 from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS  # noqa: E402
 
@@ -76,10 +77,37 @@ def test_two_processes_give_exactly_the_metrics_of_one(digits, tmp_path):
     assert one["num_evaluated"] == 355 and len(one["skipped"]) == 1 and "broken.png" in one["skipped"][0]
     assert sum(entry["count"] for entry in one["per_class"].values()) == 355
     assert "top-1" in single.stdout and "(1 skipped)" in single.stdout
+    check_each_process_ran_its_own_share(tmp_path / "two", json.loads((tmp_path / "two/results.json").read_text()))
     # The top-1 figure is the model's: recompute it by hand for the saved logits.
     chunks = [np.load(p) for p in sorted((tmp_path / "two/chunks").glob("chunk-*.npz"))]
     logits, labels = np.concatenate([c["logits"] for c in chunks]), np.concatenate([c["labels"] for c in chunks])
     assert one["top1_accuracy"] == pytest.approx(float((logits.argmax(-1) == labels).mean()))
+
+
+def check_each_process_ran_its_own_share(output_dir: Path, summary: dict, num_processes: int = 2) -> None:
+    """Sharding, shown by who did what: every chunk file was written by the process it belongs to (c % n), each
+    process's own account lists exactly its chunks, and their examples add up to the total once."""
+    chunk_files = sorted((output_dir / "chunks").glob("chunk-*.npz"))
+    writers = {int(p.stem.split("-")[1]): int(np.load(p)["process_index"]) for p in chunk_files}
+    assert writers == {c: c % num_processes for c in writers}, f"chunks not written by their own process: {writers}"
+    shares = {int(rank): share for rank, share in summary["per_process"].items()}
+    assert sorted(shares) == list(range(num_processes))
+    for rank, share in shares.items():
+        assert share["chunks"] == [c for c in sorted(writers) if c % num_processes == rank], (
+            f"process {rank} ran chunks {share['chunks']}, not its own share"
+        )
+        assert share["examples"] > 0, f"process {rank} did no work"
+    total = sum(share["examples"] for share in shares.values())
+    assert total == summary["num_examples"], f"the processes ran {total} examples for {summary['num_examples']}"
+
+
+def test_chunks_are_shared_out_once_each():
+    for num_chunks, num_processes in itertools.product((1, 5, 9, 16), (1, 2, 3, 4)):
+        shares = [assigned_chunks(num_chunks, rank, num_processes) for rank in range(num_processes)]
+        assert sorted(c for share in shares for c in share) == list(range(num_chunks)), (num_chunks, num_processes)
+        assert all(c % num_processes == rank for rank, share in enumerate(shares) for c in share)
+    with pytest.raises(ValueError, match="not one of 2 processes"):
+        assigned_chunks(4, 2, 2)
 
 
 def test_killed_run_resumes_without_counting_twice(digits, tmp_path):
@@ -197,6 +225,8 @@ def test_feature_extraction_two_processes_resumable_and_probed(digits, tmp_path)
     assert one.features["label"].names == [str(i) for i in range(10)]
     assert np.asarray(one[0]["stage1"]).shape == (16, 16, 16) and np.asarray(one[0]["stage4"]).shape == (128, 2, 2)
     assert len(list((tmp_path / "two/features").glob("*.arrow"))) == 2
+    shares = json.loads((tmp_path / "two/features/per_process.json").read_text())
+    check_each_process_ran_its_own_share(tmp_path / "two", {"per_process": shares, "num_examples": 356})
     assert "broken.png" in json.loads((tmp_path / "one/features/skipped.json").read_text())[0]
 
     run([*common, "--data_dir", str(digits / "digits/train"), "--output_dir", str(tmp_path / "train")], 1, FEATURES)

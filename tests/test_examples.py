@@ -440,6 +440,59 @@ def test_unreadable_video_is_skipped_with_warning(demo_data, tmp_path):
     from hiera_examples import scan_video_folder
 
     with pytest.warns(UserWarning, match="broken.mp4"):
-        samples, classes = scan_video_folder(str(folder))
+        samples, classes = scan_video_folder(str(folder), unreadable="skip")
     assert classes == ["down", "left", "right", "up"]
     assert len(samples) == 4 * 8 and not any("broken" in path for path, _ in samples)
+
+
+def _copy_with_a_broken_file(source: Path, destination: Path, broken: str) -> Path:
+    shutil.copytree(source, destination)
+    (destination / broken).write_bytes(os.urandom(2048))  # random bytes where an image was
+    return destination / broken
+
+
+@pytest.mark.parametrize("script", ["image", "mae", "segmentation", "video"])
+def test_a_broken_file_is_found_before_the_first_training_step(demo_data, tmp_path, monkeypatch, script):
+    """One unreadable file in the training folder: the script stops before any step with a message naming it, or
+    with `--unreadable_files skip` trains without it, saying how many it left out."""
+    import hiera_examples
+
+    if script == "segmentation":
+        data = tmp_path / "shapes" / "train"
+        broken = _copy_with_a_broken_file(demo_data / "shapes/train", data, "images/" + sorted(
+            p.name for p in (demo_data / "shapes/train/images").iterdir())[5])  # fmt: skip
+        shutil.copy(demo_data / "shapes/labels.json", tmp_path / "shapes")
+        path = SEGMENTATION_SCRIPT
+        arguments = ["--config_overrides", SMALL_IMAGE, "--head_config_overrides", '{"hidden_size": 32}']
+        arguments += ["--train_dir", str(data), "--crop_size", "64"]
+    elif script == "video":
+        data = tmp_path / "motion"
+        broken = _copy_with_a_broken_file(demo_data / "motion/train", data, "left/000.mp4")
+        path = VIDEO_SCRIPT
+        arguments = ["--config_overrides", SMALL_VIDEO, "--train_dir", str(data), "--frame_sampling_rate", "2"]
+    else:
+        data = tmp_path / "digits" / "train"
+        broken = _copy_with_a_broken_file(demo_data / "digits/train", data, "3/" + sorted(
+            p.name for p in (demo_data / "digits/train/3").iterdir())[7])  # fmt: skip
+        shutil.copytree(demo_data / "digits/validation", tmp_path / "digits/validation")  # (same depth: labels)
+        path = IMAGE_SCRIPT if script == "image" else MAE_SCRIPT
+        arguments = ["--config_overrides", SMALL_IMAGE, "--train_dir", str(data)]
+        arguments += ["--validation_dir", str(tmp_path / "digits/validation")]
+    steps = []
+    original = hiera_examples.HieraTrainer.training_step
+    monkeypatch.setattr(
+        hiera_examples.HieraTrainer,
+        "training_step",
+        lambda self, *args, **kwargs: steps.append(1) or original(self, *args, **kwargs),
+    )
+    preset = "hiera_base_16x224" if script == "video" else "hiera_tiny_224"
+    arguments = ["--model_name_or_path", preset, *arguments, "--output_dir", str(tmp_path / "out")]
+    arguments += ["--do_train", "--max_steps", "2", "--per_device_train_batch_size", "4", *COMMON]
+    with pytest.raises(
+        ValueError, match=rf"(?s)1 of \d+ .* cannot be read:\n  .*{broken.name}.*--unreadable_files skip"
+    ):
+        load(path).main(arguments)
+    assert steps == [], "the broken file must be found before the first training step"
+    with pytest.warns(UserWarning, match=rf"Skipping 1 unreadable .*{broken.name}"):
+        load(path).main([*arguments, "--unreadable_files", "skip"])
+    assert len(steps) == 2  # trained without it

@@ -90,6 +90,7 @@ def test_attention_lands_on_the_query_mask_unit(video):
     equals attention recomputed by hand on the grid, so the query is the right token and the weights sit where their
     keys are."""
     model = model_of(HieraForVideoClassification if video else HieraForImageClassification, video=video)
+    sharpen_attention_(model)  # heads that attend differently, so a mix-up of heads cannot pass
     source = random_video()[:, :64, :64] if video else drawn_image(64, 64)
     processor = exact_processor(video)
     pixel_values = viz.prepare_input(model, processor, source).pixel_values
@@ -98,11 +99,37 @@ def test_attention_lands_on_the_query_mask_unit(video):
     for layer, query in itertools.product(range(sum(model.config.depths)), queries):
         result = viz.query_attention(model, processor, source, query=query, layer=layer)
         expected = brute_force_attention(model, pixel_values, layer, list(query))
+        if len(expected) > 1:  # every pair of heads differs by far more than the tolerance
+            gaps = [
+                (expected[a] - expected[b]).abs().max() for a, b in itertools.combinations(range(len(expected)), 2)
+            ]
+            assert min(gaps) > 1e-2, f"layer {layer}: heads too alike to tell apart ({min(gaps):.1e})"
         torch.testing.assert_close(result.weights, expected, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(result.weights.flatten(1).sum(-1), torch.ones(len(result.weights)))
         assert all(start <= q < stop for q, (start, stop) in zip(query, result.query_box))
         scopes.add(result.mask_unit_attention)
     assert scopes == {True, False}  # both kinds of layer were checked
+
+
+@pytest.mark.parametrize("layer", [2, -1], ids=["mask-unit layer, 2 heads", "global layer, 8 heads"])
+def test_attention_figure_draws_the_query_weights_per_head(layer):
+    """What is drawn, read back from the figure: panel "mean of heads" holds the mean of `query_attention`'s
+    weights and panel "head h" head h's, on a non-square input (a transposed map has another shape)."""
+    model = sharpen_attention_(model_of(HieraForImageClassification, image_size=(64, 96)))
+    image, processor = drawn_image(96, 64), exact_processor()
+    result = viz.query_attention(model, processor, image, query=(20, 70), layer=layer)
+    heights, widths = result.weights.shape[1:]
+    assert heights != widths and len(result.weights) > 1  # a non-square map, several heads
+    figure = viz.attention_figure(model, processor, image, query=(20, 70), layer=layer)
+    panels = {ax.get_title(): ax for ax in figure.axes if ax.get_title()}
+    expected = {"mean of heads": result.weights.mean(0)}
+    expected |= {f"head {h}": weights for h, weights in enumerate(result.weights)}
+    assert set(panels) == {"input + query", *expected}
+    for title, weights in expected.items():
+        drawn = np.asarray(panels[title].images[1].get_array())  # images[0] is the input under the map
+        assert drawn.shape == tuple(weights.shape), f"{title}: drawn {drawn.shape}, weights {tuple(weights.shape)}"
+        np.testing.assert_allclose(drawn, weights.numpy(), atol=1e-7, err_msg=f"panel {title!r} shows other weights")
+    assert (result.weights[0] - result.weights[1]).abs().max() > 1e-2  # a head swap would show
 
 
 def test_attention_figure_for_an_mae_checkpoint_uses_its_encoder_unmasked():

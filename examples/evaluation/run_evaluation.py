@@ -198,6 +198,7 @@ def main(argv=None) -> dict:
         model=args.model_name_or_path,
         data=args.data_dir or args.dataset_name,
         num_processes=state.num_processes,
+        per_process=run.shares(),  # the chunks each process ran in this run, and their examples
         views_per_video=views[0] * views[1] if config.is_video else None,
         wall_seconds=seconds,  # this run's evaluation, all processes (start-up not counted)
         # Per process, over all chunks (an earlier run's too, when resumed): with the loader's decoding, and the model

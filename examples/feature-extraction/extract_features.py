@@ -91,15 +91,16 @@ def extract(args) -> Path:
     state.wait_for_everyone()
     destination = Path(args.output_dir) / "features"
     if state.is_main_process:
-        write_dataset(run.read_all(), samples, classes, destination, args.num_shards)
+        write_dataset(run.read_all(), samples, classes, destination, args.num_shards, run.shares())
         seconds = time.perf_counter() - start
         print(f"{len(samples)} examples -> {destination} ({seconds:.1f} s, {len(samples) / seconds:.1f}/s)")
     state.wait_for_everyone()
     return destination
 
 
-def write_dataset(chunks: list[dict], samples, classes: list[str], destination: Path, num_shards: int) -> None:
-    """The chunks as one `datasets.Dataset` in example order, saved in `num_shards` shards, atomically."""
+def write_dataset(chunks: list[dict], samples, classes: list[str], destination: Path, num_shards: int, shares=None):
+    """The chunks as one `datasets.Dataset` in example order, saved in `num_shards` shards, atomically, with
+    `skipped.json` (unreadable files) and `per_process.json` (the chunks each process ran in this run)."""
     from datasets import Array3D, Array4D, ClassLabel, Dataset, Features, Sequence, Value
 
     order = np.argsort(np.concatenate([c["indices"] for c in chunks]), kind="stable")
@@ -119,6 +120,7 @@ def write_dataset(chunks: list[dict], samples, classes: list[str], destination: 
     with atomic_folder(destination, overwrite=True) as staging:
         dataset.save_to_disk(str(staging), num_shards=min(num_shards, len(dataset)))
         (staging / "skipped.json").write_text(json.dumps(skipped, indent=2) + "\n")
+        (staging / "per_process.json").write_text(json.dumps(shares or {}, indent=2) + "\n")
 
 
 def _per_example(name: str) -> bool:

@@ -69,6 +69,10 @@ class DataArguments:
     rand_augment: bool = field(default=False, metadata={"help": "RandAugment (9, 0.5) on training images."})
     mixup: float = field(default=0.0, metadata={"help": "Mixup alpha (the paper uses 0.8); 0 disables."})
     cutmix: float = field(default=0.0, metadata={"help": "CutMix alpha (the paper uses 1.0); 0 disables."})
+    unreadable_files: str = field(
+        default="error",
+        metadata={"help": "error: stop before training, listing the files that cannot be read; skip: leave them out."},
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -87,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         data_args.image_column_name,
         data_args.label_column_name,
         training_args.seed,
+        data_args.unreadable_files,
     )
     label_feature = splits["train"].features[data_args.label_column_name]
     if not hasattr(label_feature, "names"):

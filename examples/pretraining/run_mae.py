@@ -54,6 +54,10 @@ class DataArguments:
     image_column_name: str = "image"
     frame_sampling_rate: int = 4
     max_train_samples: int | None = None
+    unreadable_files: str = field(
+        default="error",
+        metadata={"help": "error: stop before training, listing the files that cannot be read; skip: leave them out."},
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -75,11 +79,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     if data_args.modality == "video":
         processor.frame_sampling_rate = data_args.frame_sampling_rate
-        train_samples = scan_video_folder(data_args.train_dir)[0]
+        train_samples = scan_video_folder(data_args.train_dir, data_args.unreadable_files)[0]
         train_set = video_clip_dataset(train_samples, processor, None, train=True, seed=training_args.seed)
         eval_set = None
         if data_args.validation_dir:
-            eval_samples = scan_video_folder(data_args.validation_dir)[0]
+            eval_samples = scan_video_folder(data_args.validation_dir, data_args.unreadable_files)[0]
             eval_set = video_clip_dataset(eval_samples, processor, None, train=False)
     else:
         splits = load_image_splits(
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
             image_column=data_args.image_column_name,
             label_column=None,
             seed=training_args.seed,
+            unreadable_files=data_args.unreadable_files,
         )
         crop = tuple(model.config.image_size)
         augment = transforms.Compose(

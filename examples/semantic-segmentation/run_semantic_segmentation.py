@@ -47,7 +47,9 @@ from hiera_examples import (  # noqa: E402
     collate,
     mean_iou,
     parse_arguments,
+    readable_items,
     train_and_evaluate,
+    unreadable_image,
 )
 
 logger = logging.getLogger(__name__)
@@ -74,10 +76,15 @@ class DataArguments:
     hflip_prob: float = 0.5
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    unreadable_files: str = field(
+        default="error",
+        metadata={"help": "error: stop before training, listing the files that cannot be read; skip: leave them out."},
+    )
 
 
-def scan_segmentation_folder(directory: str | None, role: str) -> list[tuple[Path, Path]]:
-    """(image, mask) path pairs of `<directory>/images/*` and `<directory>/masks/<stem>.png`, checked."""
+def scan_segmentation_folder(directory: str | None, role: str, unreadable: str = "error") -> list[tuple[Path, Path]]:
+    """(image, mask) path pairs of `<directory>/images/*` and `<directory>/masks/<stem>.png`, checked: every mask
+    exists, and both files of a pair decode (unreadable pairs are refused or skipped by `unreadable`)."""
     if directory is None or not Path(directory, "images").is_dir() or not Path(directory, "masks").is_dir():
         raise ValueError(f"--{role} {directory!r} must be a folder with images/ and masks/ sub-folders.")
     images = sorted(p for p in Path(directory, "images").iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -86,7 +93,11 @@ def scan_segmentation_folder(directory: str | None, role: str) -> list[tuple[Pat
     missing = [p.name for p in images if not Path(directory, "masks", p.stem + ".png").is_file()]
     if missing:
         raise ValueError(f"{len(missing)} image(s) in {directory} have no masks/<name>.png: {missing[:5]}.")
-    return [(p, Path(directory, "masks", p.stem + ".png")) for p in images]
+    pairs = [(p, Path(directory, "masks", p.stem + ".png")) for p in images]
+    problems = [unreadable_image(image) or unreadable_image(mask) for image, mask in pairs]
+    return [
+        pairs[index] for index in readable_items([str(p) for p, _ in pairs], problems, f"{role} images", unreadable)
+    ]
 
 
 def read_labels(labels_file: str | None, train_dir: str) -> dict[int, str]:
@@ -144,8 +155,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
-    train_files = scan_segmentation_folder(data_args.train_dir, "train_dir")
-    eval_files = scan_segmentation_folder(data_args.validation_dir, "validation_dir") if training_args.do_eval else []
+    policy = data_args.unreadable_files
+    train_files = scan_segmentation_folder(data_args.train_dir, "train_dir", policy)
+    eval_files = []
+    if training_args.do_eval:
+        eval_files = scan_segmentation_folder(data_args.validation_dir, "validation_dir", policy)
     train_files = train_files[: data_args.max_train_samples]
     eval_files = eval_files[: data_args.max_eval_samples]
     id2label = read_labels(data_args.labels_file, data_args.train_dir)

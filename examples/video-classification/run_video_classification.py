@@ -53,6 +53,10 @@ class DataArguments:
     validation_dir: str | None = None
     frame_sampling_rate: int = 4
     eval_num_clips: int = 3
+    unreadable_files: str = field(
+        default="error",
+        metadata={"help": "error: stop before training, listing the files that cannot be read; skip: leave them out."},
+    )
 
 
 def multi_clip_logits(model, processor, samples, num_clips: int, batch_size: int) -> np.ndarray:
@@ -82,8 +86,10 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
 
-    train_samples, classes = scan_video_folder(data_args.train_dir)
-    eval_samples = scan_video_folder(data_args.validation_dir)[0] if data_args.validation_dir else []
+    train_samples, classes = scan_video_folder(data_args.train_dir, data_args.unreadable_files)
+    eval_samples = []
+    if data_args.validation_dir:
+        eval_samples = scan_video_folder(data_args.validation_dir, data_args.unreadable_files)[0]
     if training_args.do_eval and not eval_samples:
         raise ValueError("--do_eval needs --validation_dir.")
     id2label = dict(enumerate(classes))
