@@ -124,7 +124,7 @@ def test_attention_figure_draws_the_query_weights_per_head(layer):
     panels = {ax.get_title(): ax for ax in figure.axes if ax.get_title()}
     expected = {"mean of heads": result.weights.mean(0)}
     expected |= {f"head {h}": weights for h, weights in enumerate(result.weights)}
-    assert set(panels) == {"input + query", *expected}
+    assert set(panels) == {"input + query", *expected}, f"panels labelled {sorted(panels)}: not the heads drawn"
     for title, weights in expected.items():
         drawn = np.asarray(panels[title].images[1].get_array())  # images[0] is the input under the map
         assert drawn.shape == tuple(weights.shape), f"{title}: drawn {drawn.shape}, weights {tuple(weights.shape)}"
