@@ -37,8 +37,10 @@ from hiera_hf.modeling_hiera import hiera_class_for
 from hiera_hf.official import (
     PAPER_TOP1,
     convert_official_state_dict,
+    load_official_checkpoint,
     max_difference,
     official_key_to_hf,
+    official_labels,
     official_model,
 )
 
@@ -77,9 +79,8 @@ class Checkpoint:
     def config(self) -> HieraConfig:
         config = HieraConfig.from_preset(self.architecture, for_pretraining=self.pretraining)
         if not self.pretraining:
-            labels = class_names(self.is_video)
-            config.id2label = dict(enumerate(labels))
-            config.label2id = {label: index for index, label in enumerate(labels)}
+            config.id2label = official_labels(400 if self.is_video else 1000, self.is_video)
+            config.label2id = {label: index for index, label in config.id2label.items()}
         return config
 
     def model_class(self):
@@ -105,13 +106,6 @@ def get_checkpoint(name: str) -> Checkpoint:
     return CHECKPOINTS[name]
 
 
-def class_names(is_video: bool) -> list[str]:
-    """ImageNet-1k or Kinetics-400 class names, as shipped with torchvision (no download)."""
-    from torchvision.models._meta import _IMAGENET_CATEGORIES, _KINETICS400_CATEGORIES
-
-    return list(_KINETICS400_CATEGORIES if is_video else _IMAGENET_CATEGORIES)
-
-
 # ---- loading --------------------------------------------------------------------------------------------------
 
 
@@ -120,18 +114,19 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ConversionError(f"Checkpoint file {str(path)!r} does not exist.")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             return load_file(str(path))
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated zip, pickle refused by weights_only, bad header...
-        raise ConversionError(f"Could not read checkpoint {str(path)!r}: {type(error).__name__}: {error}") from error
-    state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConversionError(f"{str(path)!r} holds no state dict (expected {{'model_state': {{name: tensor}}}}).")
-    return state
+        except Exception as error:  # a truncated or garbled header
+            raise ConversionError(
+                f"Could not read checkpoint {str(path)!r}: {type(error).__name__}: {error}"
+            ) from error
+    try:
+        return load_official_checkpoint(path)
+    except ValueError as error:
+        raise ConversionError(str(error)) from error
 
 
 def download(checkpoint: Checkpoint, cache_dir: Path) -> Path:

@@ -94,11 +94,24 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
-        """Also read Transformers' built-in Hiera configs (model_type "hiera"): their fields are a subset of ours
-        with the same meaning, so `HieraForImageClassification.from_pretrained(builtin_folder)` just works."""
+        """Also read Transformers' built-in Hiera configs (model_type "hiera": their fields are a subset of ours with
+        the same meaning) and the official layout of Meta's Hub repos (`facebook/hiera_*`: the official
+        constructor's arguments), so `from_pretrained` of either just works. Anything else is a `ValueError`."""
+        download = {key: kwargs[key] for key in DOWNLOAD_KWARGS if key in kwargs}
         config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
-        if config_dict.get("model_type") == "hiera":
+        model_type = config_dict.get("model_type")
+        if model_type == "hiera":
             config_dict = {**config_dict, "model_type": cls.model_type}
+        elif model_type is None or model_type != cls.model_type:
+            from .official import LAYOUTS, is_official_config, official_config_dict  # (official imports this module)
+
+            if not is_official_config(config_dict):
+                found = f"model_type {model_type!r}" if model_type else f"keys {sorted(config_dict)[:12]}"
+                raise ValueError(
+                    f"{str(pretrained_model_name_or_path)!r} is in no layout Hiera reads: its config.json has {found}. "
+                    f"Hiera reads {LAYOUTS}."
+                )
+            config_dict = official_config_dict(config_dict, pretrained_model_name_or_path, **download)
         return config_dict, kwargs
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
@@ -203,12 +216,16 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
         return cls(**{**PRESETS[name], **mae, **kwargs})
 
 
+# `from_pretrained` arguments that say where the files come from.
+DOWNLOAD_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+
 # ---- remote code ---------------------------------------------------------------------------------------------------
 # `save_pretrained` of the config and the processors writes these files and `auto_map` entries naming them. The
 # files import each other relatively only, so they load as a Hub "remote code" package.
 SOURCE_FILES = (
     "configuration_hiera.py",
     "modeling_hiera.py",
+    "official.py",  # (read for official-layout folders; Transformers copies every module the files import)
     "image_processing_hiera.py",
     "video_processing_hiera.py",
 )

@@ -12,6 +12,7 @@ here and marked "official:" where they happen.
 import copy
 import functools
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +26,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BackboneOutput, ImageClassifierOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs
+from transformers.utils import TransformersKwargs, cached_file, logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import (
     OutputRecorder,
@@ -34,10 +35,9 @@ from transformers.utils.output_capturing import (
     selected_hidden_states,
 )
 
-from .configuration_hiera import HieraConfig
+from .configuration_hiera import DOWNLOAD_KWARGS, HieraConfig
 
-# `from_pretrained` arguments that say where the files come from (used to read the saved config first).
-_DOWNLOAD_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+logger = logging.get_logger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Token order: unroll and reroll
@@ -646,7 +646,14 @@ class HieraPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
-        """Transformers' `from_pretrained`, plus two things a saved config cannot say for itself:
+        """Transformers' `from_pretrained`, for three layouts (see `official.LAYOUTS`): our folders and Transformers'
+        built-in Hiera's; Meta's Hub repos in the official layout (`facebook/hiera_<arch>.<checkpoint>`: the config
+        is read from the official constructor's arguments and the weights are renamed as they load, through
+        Transformers' `key_mapping`, with the one key map of `hiera_hf.official`); and official `.pth` files
+        (`{"model_state": ...}`, with `config=`, `architecture="hiera_base_224"` or their official file name). The
+        model then saves in our layout: the same folder the conversion script writes.
+
+        Also two things a saved config cannot say for itself:
 
         - `image_size=(H, W)` / `num_frames=T` (keyword arguments, or in `config=`) other than the saved size: the
           weights load at the saved size, then `resize_position_embeddings` interpolates the position embeddings
@@ -657,17 +664,67 @@ class HieraPreTrainedModel(PreTrainedModel):
           MAE encoder's pooling.
         """
         size = {key: kwargs.pop(key) for key in ("image_size", "num_frames") if key in kwargs}
-        if pretrained_model_name_or_path is None:
+        architecture = kwargs.pop("architecture", None)
+        path = pretrained_model_name_or_path
+        if path is None:
             return super().from_pretrained(None, *model_args, config=config, **kwargs)
-        hub = {key: kwargs[key] for key in _DOWNLOAD_KWARGS if key in kwargs}
-        saved = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub)
+        if str(path).endswith(".pth"):
+            return cls._from_official_checkpoint(path, config, architecture, size, **kwargs)
+        if architecture is not None:
+            raise ValueError("architecture= names the architecture of an official .pth file; folders carry a config.")
+        from .official import (  # (official imports this module)
+            LAYOUTS,
+            WEIGHTS_LICENSE,
+            is_official_config,
+            official_key_mapping,
+            official_weight_keys,
+        )
+
+        hub = {key: kwargs[key] for key in DOWNLOAD_KWARGS if key in kwargs}
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, kwargs.get("subfolder", ""), "config.json")):
+            found = sorted(os.listdir(path))[:12]
+            raise ValueError(f"{str(path)!r} has no config.json (it holds {found}). Hiera reads {LAYOUTS}.")
+        saved = cls.config_class.from_pretrained(path, **hub)  # an official config.json arrives converted
+        raw = cls.config_class._dict_from_json_file(cached_file(path, "config.json", **hub))
         if isinstance(config, PreTrainedConfig):
             size = {"image_size": config.image_size, "num_frames": config.num_frames, **size}
             config = copy.deepcopy(config)  # built at the saved size, resized below
             config.image_size, config.num_frames = saved.image_size, saved.num_frames
         elif cls not in (HieraModel, HieraForPreTraining) and "HieraForPreTraining" in (saved.architectures or []):
             kwargs.setdefault("num_query_pool", len(saved.depths) - 1)
-        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        is_official = is_official_config(raw)
+        if is_official:
+            keys = official_weight_keys(path, **hub)
+            if keys is None:
+                raise ValueError(f"{str(path)!r} has an official config.json but no model.safetensors beside it.")
+            kwargs["key_mapping"] = official_key_mapping(keys, saved)
+        model = super().from_pretrained(path, *model_args, config=config, **kwargs)
+        if is_official:
+            model._weight_conversions = []  # save in our layout, not back in the official one
+            logger.warning_once(WEIGHTS_LICENSE)
+        if size:
+            model.resize_position_embeddings(**size)
+        return model
+
+    @classmethod
+    def _from_official_checkpoint(cls, path, config, architecture, size, **kwargs):
+        """An official `.pth`: its weights renamed by the one key map, into `config` (or the architecture's)."""
+        from .official import (
+            WEIGHTS_LICENSE,
+            convert_official_state_dict,
+            load_official_checkpoint,
+            official_checkpoint_config,
+        )
+
+        state_dict = load_official_checkpoint(path)
+        if config is None:
+            config = official_checkpoint_config(path, state_dict, architecture)
+            if cls not in (HieraModel, HieraForPreTraining) and "decoder_embed.weight" in state_dict:
+                kwargs.setdefault("num_query_pool", len(config.depths) - 1)  # as for MAE folders (above)
+        config, kwargs = cls.config_class.from_dict(config.to_dict(), return_unused_kwargs=True, **kwargs)
+        converted = convert_official_state_dict(state_dict, config)
+        model = super().from_pretrained(None, config=config, state_dict=converted, **kwargs)
+        logger.warning_once(WEIGHTS_LICENSE)
         if size:
             model.resize_position_embeddings(**size)
         return model

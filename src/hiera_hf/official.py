@@ -11,6 +11,7 @@ The conversion script, the parity tests and the benchmark all go through these.
 
 from __future__ import annotations
 
+import os
 import re
 
 import torch
@@ -82,23 +83,219 @@ def official_key_to_hf(key: str, config: HieraConfig) -> str:
     raise KeyError(key)
 
 
-def convert_official_state_dict(state_dict: dict[str, torch.Tensor], config: HieraConfig) -> dict[str, torch.Tensor]:
-    """Rename an official state dict (`checkpoint["model_state"]`) to our keys. Unknown keys raise `ValueError`."""
-    converted, source, unknown, clashes = {}, {}, [], []
-    for key, tensor in state_dict.items():
+def official_key_names(keys, config: HieraConfig) -> dict[str, str]:
+    """Official key -> our key for every key of a checkpoint. Unknown keys, and two keys that would land on one of
+    ours (e.g. both pos_embed and pos_embed_spatial: one would be silently dropped), raise `ValueError`."""
+    names, source, unknown, clashes = {}, {}, [], []
+    for key in keys:
         try:
             target = official_key_to_hf(key, config)
         except (KeyError, ValueError):
             unknown.append(key)
             continue
-        if target in converted:  # e.g. both pos_embed and pos_embed_spatial: one would be silently dropped
+        if target in source:
             clashes.append(f"{source[target]} and {key} both map to {target}")
-        converted[target], source[target] = tensor, key
+        names[key], source[target] = target, key
     if unknown:
         raise ValueError(f"Keys not in the official Hiera layout: {sorted(unknown)}")
     if clashes:
         raise ValueError(f"Conflicting keys: {clashes}")
-    return converted
+    return names
+
+
+def convert_official_state_dict(state_dict: dict[str, torch.Tensor], config: HieraConfig) -> dict[str, torch.Tensor]:
+    """Rename an official state dict (`checkpoint["model_state"]`) to our keys. Unknown keys raise `ValueError`."""
+    return {ours: state_dict[key] for key, ours in official_key_names(state_dict, config).items()}
+
+
+def official_key_mapping(keys, config: HieraConfig) -> dict[str, str]:
+    """The same renaming as Transformers' load-time `key_mapping` (`from_pretrained(..., key_mapping=...)`): one
+    anchored pattern per checkpoint key, so it renames exactly as `official_key_to_hf` does."""
+    return {f"^{re.escape(key)}$": ours for key, ours in official_key_names(keys, config).items()}
+
+
+# ---- the checkpoints as Meta publishes them: Hub repos in the official layout, and .pth files ----------------------
+
+# The official constructors' arguments (hiera-transformer 0.1.4) and their defaults. A Hub `config.json` written by
+# the official `save_pretrained` holds the arguments the constructor was given (for MAE also the MAE class's own);
+# the others take these defaults.
+CLASSIFIER_ARGUMENTS = {
+    "input_size": (224, 224),
+    "in_chans": 3,
+    "embed_dim": 96,
+    "num_heads": 1,
+    "num_classes": 1000,
+    "stages": (2, 3, 16, 3),
+    "q_pool": 3,
+    "q_stride": (2, 2),
+    "mask_unit_size": (8, 8),
+    "mask_unit_attn": (True, True, False, False),
+    "dim_mul": 2.0,
+    "head_mul": 2.0,
+    "patch_kernel": (7, 7),
+    "patch_stride": (4, 4),
+    "patch_padding": (3, 3),
+    "mlp_ratio": 4.0,
+    "drop_path_rate": 0.0,
+    "norm_layer": "LayerNorm",
+    "head_dropout": 0.0,
+    "head_init_scale": 0.001,  # initialisation only
+    "sep_pos_embed": False,
+}
+MAE_ARGUMENTS = {"decoder_embed_dim": 512, "decoder_depth": 8, "decoder_num_heads": 16}
+LAYOUTS = (
+    "hiera-hf's own (config.json with model_type 'hiera_hf'), Transformers' built-in Hiera (model_type 'hiera'), "
+    "or the official one (config.json of the hiera.Hiera / MaskedAutoencoderHiera constructor's arguments, such "
+    "as embed_dim, stages, input_size, with model.safetensors in the official key names, as facebook/hiera_* on "
+    "the Hub; or an official .pth file)"
+)
+WEIGHTS_LICENSE = (
+    "Meta's official Hiera weights are licensed CC-BY-NC-4.0 (https://creativecommons.org/licenses/by-nc/4.0/): "
+    "non-commercial use only, and models fine-tuned from them stay under it (hiera-hf's NOTICE)."
+)
+_OFFICIAL_ONLY = {"stages", "input_size", "q_pool", "in_chans", "mask_unit_size", "patch_kernel", "sep_pos_embed"}
+
+
+def is_official_config(config_dict: dict) -> bool:
+    """A config.json in the official layout: no model_type, and some argument only the official constructor has."""
+    return "model_type" not in config_dict and bool(set(config_dict) & (_OFFICIAL_ONLY | set(MAE_ARGUMENTS)))
+
+
+def official_labels(num_classes: int, is_video: bool) -> dict[int, str] | None:
+    """ImageNet-1k (1000 classes, images) or Kinetics-400 (400, videos) class names as torchvision ships them (no
+    download); None for other heads, or without torchvision."""
+    try:
+        from torchvision.models._meta import _IMAGENET_CATEGORIES, _KINETICS400_CATEGORIES
+    except ImportError:
+        return None
+    names = _KINETICS400_CATEGORIES if is_video else _IMAGENET_CATEGORIES
+    return dict(enumerate(names)) if len(names) == num_classes else None
+
+
+def config_from_official(arguments: dict, pretraining: bool) -> dict:
+    """The official constructor's `arguments` -> our config dict (a classifier's, or with `pretraining` the MAE's).
+
+    Raises `ValueError` for what the official layout does not have, or what our config cannot express.
+    """
+    names = {**CLASSIFIER_ARGUMENTS, **MAE_ARGUMENTS}
+    unknown = sorted(set(arguments) - set(names))
+    if unknown:
+        raise ValueError(
+            f"config.json looks like the official layout but has arguments the official Hiera constructors do not "
+            f"take: {unknown} (they take: {', '.join(names)})."
+        )
+    if arguments.get("norm_layer", "LayerNorm") != "LayerNorm":
+        raise ValueError(f"norm_layer={arguments['norm_layer']!r}: only the official LayerNorm is supported.")
+    given = {**CLASSIFIER_ARGUMENTS, **(MAE_ARGUMENTS if pretraining else {}), **arguments}
+    input_size, stages = list(given["input_size"]), list(given["stages"])
+    heads, widths, head, width = [], [], given["num_heads"], given["embed_dim"]
+    for _ in stages:  # official: each stage multiplies the previous one's, rounding down
+        heads.append(int(head))
+        widths.append(int(width))
+        head, width = head * given["head_mul"], width * given["dim_mul"]
+    config = {
+        "model_type": HieraConfig.model_type,
+        "embed_dim": given["embed_dim"],
+        "image_size": input_size[-2:],
+        "num_frames": input_size[0] if len(input_size) == 3 else None,
+        "num_channels": given["in_chans"],
+        "depths": stages,
+        "num_heads": heads,
+        "embed_dim_multiplier": given["dim_mul"],
+        "num_query_pool": given["q_pool"],
+        "query_stride": list(given["q_stride"]),
+        "masked_unit_size": list(given["mask_unit_size"]),
+        "masked_unit_attention": list(given["mask_unit_attn"]),
+        "patch_size": list(given["patch_kernel"]),
+        "patch_stride": list(given["patch_stride"]),
+        "patch_padding": list(given["patch_padding"]),
+        "mlp_ratio": given["mlp_ratio"],
+        "drop_path_rate": given["drop_path_rate"],
+        "head_dropout": given["head_dropout"],
+        "separate_position_embeddings": given["sep_pos_embed"],
+        "decoder_hidden_size": given.get("decoder_embed_dim", MAE_ARGUMENTS["decoder_embed_dim"]),
+        "decoder_depth": given.get("decoder_depth", MAE_ARGUMENTS["decoder_depth"]),
+        "decoder_num_heads": given.get("decoder_num_heads", MAE_ARGUMENTS["decoder_num_heads"]),
+    }
+    try:
+        ours = HieraConfig.from_dict(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"The official arguments {arguments} describe a Hiera this package cannot build: {error}"
+        ) from error
+    if ours.stage_widths != widths:
+        raise ValueError(f"Stage widths {widths} (dim_mul={given['dim_mul']}) are not embed_dim * dim_mul**i.")
+    if pretraining:
+        config["mask_ratio"] = 0.9 if ours.is_video else 0.6  # the paper's
+        config["architectures"] = ["HieraForPreTraining"]
+    else:
+        config["num_labels"] = given["num_classes"]
+        labels = official_labels(given["num_classes"], ours.is_video)
+        if labels is not None:
+            config["id2label"], config["label2id"] = labels, {name: index for index, name in labels.items()}
+        config["architectures"] = [hiera_class_for(ours, "classification").__name__]
+    return config
+
+
+def official_weight_keys(pretrained_model_name_or_path, **download_kwargs) -> list[str] | None:
+    """The tensor names in the `model.safetensors` of a folder or Hub repo (its header only), or None without one."""
+    from safetensors import safe_open
+    from transformers.utils import cached_file
+
+    path = cached_file(
+        pretrained_model_name_or_path,
+        "model.safetensors",
+        _raise_exceptions_for_missing_entries=False,
+        **download_kwargs,
+    )
+    if path is None:
+        return None
+    with safe_open(path, framework="pt") as weights:
+        return list(weights.keys())
+
+
+def official_config_dict(config_dict: dict, pretrained_model_name_or_path, **download_kwargs) -> dict:
+    """Our config dict for an official-layout `config.json`: MAE if it has the decoder's arguments or its weights
+    have a decoder."""
+    pretraining = bool(set(config_dict) & set(MAE_ARGUMENTS))
+    if not pretraining:
+        keys = official_weight_keys(pretrained_model_name_or_path, **download_kwargs) or []
+        pretraining = "decoder_embed.weight" in keys
+    return config_from_official(config_dict, pretraining)
+
+
+def load_official_checkpoint(path) -> dict[str, torch.Tensor]:
+    """An official `.pth` (`{"model_state": state_dict}`, read with `torch.load(..., weights_only=True)`)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"{str(path)!r} does not exist.") from None
+    except Exception as error:  # a truncated zip, a pickle weights_only refuses, a bad header...
+        raise ValueError(f"Could not read checkpoint {str(path)!r}: {type(error).__name__}: {error}") from error
+    state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{str(path)!r} holds no state dict (expected {{'model_state': {{name: tensor}}}}).")
+    return state
+
+
+def official_checkpoint_config(path, state_dict: dict, architecture: str | None) -> HieraConfig:
+    """The config of an official `.pth`: the preset `architecture` names, or the one its official file name names
+    (`hiera_base_224.pth`, `mae_hiera_base_224.pth`); MAE when the weights have a decoder."""
+    from .configuration_hiera import PRESETS
+
+    pretraining = "decoder_embed.weight" in state_dict
+    if architecture is None:
+        stem = os.path.basename(str(path)).removesuffix(".pth").removeprefix("mae_")
+        if stem not in PRESETS:
+            raise ValueError(
+                f"{str(path)!r} is not named after an official architecture: pass config=HieraConfig(...) or "
+                f"architecture= one of {', '.join(PRESETS)}."
+            )
+        architecture = stem
+    arguments = official_kwargs(HieraConfig.from_preset(architecture), pretraining)
+    if "head.projection.weight" in state_dict:
+        arguments["num_classes"] = state_dict["head.projection.weight"].shape[0]
+    return HieraConfig.from_dict(config_from_official(arguments, pretraining))
 
 
 # ---- the official model for one of our configs, and comparing outputs -------------------------------------------
