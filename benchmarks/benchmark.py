@@ -14,7 +14,10 @@ torch.compile vs the peers), `training` (forward + backward + AdamW step time, a
 gradient checkpointing), `mae` (MAE pre-training step vs the official MAE model), `deploy` (ONNX Runtime fp32 and
 int8 against PyTorch, CPU; not in the default set: `--sections deploy`), `dense` (the four-stage backbone at
 --dense-sizes against timm's `features_only` Hiera and the official `return_intermediates`, and the memory of a
-backbone training step at the largest size with and without gradient checkpointing; not in the default set).
+backbone training step at the largest size with and without gradient checkpointing; not in the default set),
+`video-input` (the video processor on 640x360 H.264 clips of `--video-input-seconds`: one view, 15 views, against
+Transformers' `load_video` with the same frames and against decoding every frame; time and peak memory, each case in
+a fresh process per round; not in the default set).
 Results: a markdown table and a PNG plot in `--output-dir` (default `benchmarks/results/`).
 
 Training memory is measured per peer in a subprocess of its own, over one step (forward, backward, AdamW) at
@@ -430,6 +433,98 @@ def memory_worker(args, name: str) -> dict:
     return {"peak": peak, "saved": saved, "seconds": seconds}
 
 
+# ---- video input: decoding and the transform, each case in a fresh process ------------------------------------------
+
+VIDEO_INPUT_CASES = {
+    "hiera_hf processor, 1 view": "HieraVideoProcessor()(path): the centered 16-frame clip",
+    "hiera_hf processor, 15 views (5 clips x 3 crops)": "HieraVideoProcessor(num_clips=5, num_crops=3)(path)",
+    "transformers load_video (pyav), the same 16 frames": "load_video(path, sample_indices_fn=<those indices>)",
+    "every frame decoded, then the clip (the old processor's path)": "decode_video(path) then the processor",
+}
+
+
+def video_input_worker(case: str, path: str) -> dict:
+    """One case on one file in this (fresh) process, called twice: seconds of the second call, peak resident memory
+    of the process and its growth over the calls (VmHWM, reset after the imports)."""
+    from transformers.video_utils import load_video
+
+    from hiera_hf import HieraVideoProcessor
+    from hiera_hf.video_processing_hiera import decode_video, probe_video
+
+    processor = HieraVideoProcessor()
+    indices = processor.sample_frames(probe_video(path)) if case.startswith("transformers") else None
+
+    def call():
+        if case == "hiera_hf processor, 1 view":
+            processor(path, return_tensors="pt")
+        elif case.startswith("hiera_hf processor, 15 views"):
+            processor(path, num_clips=5, num_crops=3, return_tensors="pt")
+        elif case.startswith("transformers load_video"):
+            load_video(path, backend="pyav", sample_indices_fn=lambda metadata, **kwargs: indices)
+        else:
+            processor(decode_video(path)[0], return_tensors="pt")
+
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _proc_status_bytes("VmRSS")
+    call()  # warm-up (first-call costs of the decoder and of torch), then the call timed
+    start = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - start
+    peak = _proc_status_bytes("VmHWM")
+    return {"seconds": seconds, "peak_MB": peak / 2**20, "growth_MB": (peak - before) / 2**20}
+
+
+def video_input_section(args) -> list[dict]:
+    """Videos of several lengths (640x360 H.264 at 30 fps, a keyframe every 250 frames, made here): every case of
+    `VIDEO_INPUT_CASES` in a fresh process per round, rounds interleaved; medians of time and memory."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    spec = importlib.util.spec_from_file_location(
+        "make_demo_data", Path(__file__).parents[1] / "examples/make_demo_data.py"
+    )
+    make_demo_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_demo_data)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for seconds in args.video_input_seconds:
+            size = (160, 96) if args.quick else (640, 360)
+            path = make_demo_data.write_long_clip(Path(folder) / f"clip{seconds}.mp4", seconds, *size)
+            cases = [
+                c for c in VIDEO_INPUT_CASES if not (c.startswith("every frame") and seconds > args.full_decode_max)
+            ]
+            results = {case: [] for case in cases}
+            for _ in range(args.rounds):
+                for case in cases:
+                    command = [sys.executable, __file__, "--video-input-worker", case, str(path)]
+                    command += ["--threads", str(torch.get_num_threads())]
+                    result = subprocess.run(command, capture_output=True, text=True)
+                    if result.returncode != 0:
+                        raise RuntimeError(f"video input case {case!r} failed:\n{result.stderr[-2000:]}")
+                    results[case].append(json.loads(result.stdout.strip().splitlines()[-1]))
+            reference = statistics.median(r["seconds"] for r in results[cases[2]])  # load_video
+            section = f"video input: {seconds} s of {size[0]}x{size[1]} H.264 at 30 fps"
+            for case in cases:
+                median = statistics.median(r["seconds"] for r in results[case])
+                rows.append(
+                    {
+                        "section": section,
+                        "peer": case,
+                        "batch": 1,
+                        "median_s": median,
+                        "rate": 1 / median,
+                        "unit": "calls/s",
+                        "speedup_vs_fastest_peer": reference / median if case.startswith("hiera_hf") else None,
+                        "time_vs_load_video": median / reference,
+                        "rounds": len(results[case]),
+                        "peak_MB": statistics.median(r["peak_MB"] for r in results[case]),
+                        "growth_MB": statistics.median(r["growth_MB"] for r in results[case]),
+                    }
+                )
+    return rows
+
+
 def _proc_status_bytes(field_name: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field_name + ":"):
@@ -542,6 +637,20 @@ def markdown(rows: list[dict], env: dict) -> str:
     sections = dict.fromkeys(row["section"] for row in rows)
     for section in sections:
         section_rows = [r for r in rows if r["section"] == section]
+        if "peak_MB" in section_rows[0]:  # video input: time and memory per case, load_video as the reference
+            lines += [
+                f"## {section}",
+                "",
+                "| case | median time (ms) | time / load_video's | peak memory (MB) | growth in the call (MB) |",
+            ]
+            lines += ["|---|---|---|---|---|"]
+            for r in section_rows:
+                lines.append(
+                    f"| {r['peer']} | {r['median_s'] * 1e3:.0f} | {r['time_vs_load_video']:.2f} | {r['peak_MB']:.0f} "
+                    f"| {r['growth_MB']:.0f} |"
+                )
+            lines.append("")
+            continue
         memory = "memory_MB" in section_rows[0]
         lines += [f"## {section} (batch {section_rows[0]['batch']}, {env['dtype']})", ""]
         batch = section_rows[0].get("memory_batch")
@@ -599,16 +708,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="results file stem")
     parser.add_argument("--dense-sizes", default="512,1024", help="square input sizes of the dense section")
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--video-input-seconds", default="30,90,180", help="clip lengths of the video-input section")
+    parser.add_argument(
+        "--full-decode-max", type=float, default=90, help="video input: longest clip to decode in full (memory!)"
+    )
+    parser.add_argument("--video-input-worker", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.dense_sizes = [int(size) for size in str(args.dense_sizes).split(",")]
+    args.video_input_seconds = [float(s) if "." in s else int(s) for s in str(args.video_input_seconds).split(",")]
     if args.quick:
         args.rounds, args.iterations = 1, 1
         args.dense_sizes = [64, 96]
+        args.video_input_seconds = [3, 6]
         args.batch_size = args.video_batch_size = args.train_batch_size = args.memory_batch_size = 2
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_worker:
         print(json.dumps(memory_worker(args, args.memory_worker)))
+        return 0
+    if args.video_input_worker:
+        print(json.dumps(video_input_worker(*args.video_input_worker)))
         return 0
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -626,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += training_section(args, device, dtype)
     if "dense" in sections:
         rows += dense_section(args, device, dtype)
+    if "video-input" in sections:
+        rows += video_input_section(args)
 
     env = environment(args, device)
     output = Path(args.output_dir)

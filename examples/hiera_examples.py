@@ -23,7 +23,7 @@ import torch
 from transformers import HfArgumentParser, Trainer, TrainerCallback
 
 from hiera_hf.training import layerwise_lr_groups
-from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS, clip_indices, read_video
+from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS, clip_indices, decode_video, probe_video
 
 # ---- scripts and arguments ---------------------------------------------------------------------------------------
 
@@ -325,8 +325,8 @@ def _saved_to_disk(folder: str) -> bool:
 
 def scan_video_folder(directory: str, unreadable: str = "error") -> tuple[list[tuple[str, str]], list[str]]:
     """`(path, class name)` for every video under `directory/<class>/`, each checked to be readable before training
-    starts; unreadable ones are refused or skipped by `unreadable` (see `readable_items`). Returns the samples and
-    the sorted classes."""
+    starts by reading its header and first frame only (`probe_video`); unreadable ones are refused or skipped by
+    `unreadable` (see `readable_items`). Returns the samples and the sorted classes."""
     if directory is None or not os.path.isdir(directory):
         raise ValueError(f"Video folder {directory!r} is not a directory (expected <folder>/<class>/<video>).")
     classes = sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d)))
@@ -336,35 +336,92 @@ def scan_video_folder(directory: str, unreadable: str = "error") -> tuple[list[t
         for file in sorted(os.listdir(os.path.join(directory, name)))
         if file.lower().endswith(VIDEO_EXTENSIONS)
     ]
-    problems = []
-    for path, _ in candidates:
-        try:
-            read_video(path)
-            problems.append(None)
-        except ValueError as error:
-            problems.append(str(error))
-    keep = readable_items([path for path, _ in candidates], problems, "videos", unreadable)
+    keep = readable_items(
+        [path for path, _ in candidates], [_probe(path) for path, _ in candidates], "videos", unreadable
+    )
     samples = [candidates[index] for index in keep]
     if not samples:
         raise ValueError(f"No readable videos ({', '.join(VIDEO_EXTENSIONS)}) under {directory!r}/<class>/.")
     return samples, classes
 
 
+def _probe(source) -> str | None:
+    try:
+        probe_video(video_source(source))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def video_source(item):
+    """A video as the decoders take it: a path, or a `datasets` `Video(decode=False)` value (`{"path", "bytes"}`)."""
+    if isinstance(item, dict):
+        return io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"]
+    return item
+
+
+def load_video_splits(
+    dataset_name: str | None,
+    dataset_config_name: str | None,
+    train_dir: str | None,
+    validation_dir: str | None,
+    video_column: str = "video",
+    label_column: str = "label",
+    unreadable: str = "error",
+):
+    """`(train samples, validation samples, classes)`: `(video, class name)` pairs from `<dir>/<class>/<video>`
+    folders, or from a `datasets` dataset (a name, or a folder written by `save_to_disk`) with a `Video` column
+    (read undecoded: our PyAV decoder takes its files; `datasets` would need torchcodec) and a `ClassLabel` column
+    (`label_column=None`: no labels, class None). Every video is probed first (header and first frame)."""
+    from datasets import Video, load_dataset, load_from_disk
+
+    if dataset_name is None:
+        train, classes = scan_video_folder(train_dir, unreadable)
+        validation = scan_video_folder(validation_dir, unreadable)[0] if validation_dir else []
+        return train, validation, classes
+    splits = (
+        load_from_disk(dataset_name)
+        if _saved_to_disk(dataset_name)
+        else load_dataset(dataset_name, dataset_config_name)
+    )
+    first = next(iter(splits.values()))
+    for role, column in (("video", video_column), ("label", label_column)):
+        if column is not None and column not in first.column_names:
+            raise ValueError(f"The dataset has no {role} column {column!r} (columns: {first.column_names}).")
+    if label_column is not None and not hasattr(first.features[label_column], "names"):
+        raise ValueError(f"The label column {label_column!r} is not a ClassLabel: {first.features[label_column]}.")
+    classes = list(first.features[label_column].names) if label_column is not None else []
+    samples = {}
+    for name in ("train", "validation"):
+        if name not in splits:
+            samples[name] = []
+            continue
+        split = splits[name].cast_column(video_column, Video(decode=False))
+        labels = [classes[label] for label in split[label_column]] if label_column else [None] * len(split)
+        rows = list(zip(split[video_column], labels))
+        names = [video.get("path") or f"{name} row {i}" for i, (video, _) in enumerate(rows)]
+        keep = readable_items(names, [_probe(video) for video, _ in rows], f"{name} videos", unreadable)
+        samples[name] = [rows[index] for index in keep]
+    return samples["train"], samples["validation"], classes
+
+
 def video_clip_dataset(samples, processor, label2id: dict[str, int] | None, train: bool, seed: int = 0):
-    """Clips from `(path, class)` samples: a random window in training (drawn from `(seed, epoch, index)`), the
-    centered one for evaluation."""
+    """Clips from `(video, class)` samples: a random window in training (drawn from `(seed, epoch, index)`), the
+    centered one for evaluation; only the window's frames are decoded."""
     num_frames, rate = processor.num_frames, processor.frame_sampling_rate
 
-    def clip(sample: tuple[str, str], rng: np.random.Generator) -> dict:
-        path, name = sample
-        frames = read_video(path)
-        if train:  # random temporal jitter: any window start
-            window = (num_frames - 1) * rate + 1
-            start = int(rng.integers(0, max(len(frames) - window, 0) + 1))
-            indices = np.minimum(start + rate * np.arange(num_frames), len(frames) - 1)
-        else:
-            indices = clip_indices(len(frames), num_frames, rate)
-        pixel_values = processor(frames[indices], do_sample_frames=False, return_tensors="pt").pixel_values[0]
+    def clip(sample, rng: np.random.Generator) -> dict:
+        video, name = sample
+
+        def indices(metadata):
+            if not train:
+                return clip_indices(metadata.total_num_frames, num_frames, rate)
+            window = (num_frames - 1) * rate + 1  # random temporal jitter: any window start
+            start = int(rng.integers(0, max(metadata.total_num_frames - window, 0) + 1))
+            return np.minimum(start + rate * np.arange(num_frames), metadata.total_num_frames - 1)
+
+        frames = decode_video(video_source(video), indices)[0]
+        pixel_values = processor(frames, do_sample_frames=False, return_tensors="pt").pixel_values[0]
         return {"pixel_values": pixel_values} | ({"labels": label2id[name]} if label2id is not None else {})
 
     return SeededDataset(samples, clip, seed)
@@ -388,10 +445,12 @@ def class_folder_files(data_dir: str, extensions: tuple[str, ...]) -> dict[str, 
     return files
 
 
-def load_labelled_rows(name: str, config_name: str | None, split: str, image_column: str, label_column: str):
+def load_labelled_rows(
+    name: str, config_name: str | None, split: str, image_column: str, label_column: str, is_video: bool = False
+):
     """`(dataset, label names)`: a `datasets` id or a folder written by `save_to_disk`, one split, checked to have the
-    image column and a `ClassLabel` label column and at least one row."""
-    from datasets import Dataset, load_dataset, load_from_disk
+    image (video) column and a `ClassLabel` label column and at least one row. Videos stay undecoded."""
+    from datasets import Dataset, Video, load_dataset, load_from_disk
 
     dataset = load_from_disk(name) if os.path.isdir(name) else load_dataset(name, config_name)
     if not isinstance(dataset, Dataset):
@@ -405,6 +464,8 @@ def load_labelled_rows(name: str, config_name: str | None, split: str, image_col
             raise ValueError(f"No column {column!r} in the dataset (columns: {dataset.column_names}).")
     if not hasattr(dataset.features[label_column], "names"):
         raise ValueError(f"The label column {label_column!r} is not a ClassLabel: {dataset.features[label_column]}.")
+    if is_video:
+        dataset = dataset.cast_column(image_column, Video(decode=False))
     return dataset, list(dataset.features[label_column].names)
 
 
@@ -412,8 +473,8 @@ class ReadableSamples(torch.utils.data.Dataset):
     """`samples[i] = (source, label)` through `processor`: `{"index", "label", "pixel_values"}`, or `{"index",
     "error"}` when the source cannot be read (a broken file is counted and listed, never a crash of the whole run).
 
-    Sources: image or video paths, or row indices of `dataset` (its `image_column`). Videos give
-    `views = (num_clips, num_crops)` views each.
+    Sources: image or video paths, or row indices of `dataset` (its `image_column`; videos undecoded, see
+    `video_source`). Videos give `views = (num_clips, num_crops)` views each.
     """
 
     def __init__(self, samples, processor, is_video: bool, dataset=None, image_column: str = "image", views=(1, 1)):
@@ -426,11 +487,14 @@ class ReadableSamples(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         source, label = self.samples[index]
         try:
-            if self.dataset is not None:
-                inputs = self.processor(self.dataset[source][self.image_column], return_tensors="pt")
-            elif self.is_video:
+            if self.is_video:
+                video = self.dataset[source][self.image_column] if self.dataset is not None else source
                 num_clips, num_crops = self.views
-                inputs = self.processor(source, num_clips=num_clips, num_crops=num_crops, return_tensors="pt")
+                inputs = self.processor(
+                    video_source(video), num_clips=num_clips, num_crops=num_crops, return_tensors="pt"
+                )
+            elif self.dataset is not None:
+                inputs = self.processor(self.dataset[source][self.image_column], return_tensors="pt")
             else:
                 from PIL import Image
 

@@ -82,6 +82,31 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 30) -> None:
             container.mux(packet)
 
 
+def write_long_clip(path: Path, seconds: float, width: int = 640, height: int = 360, fps: int = 30) -> Path:
+    """A long H.264 clip, like a phone video's stream (libx264, keyframe every 250 frames): a textured background
+    scrolling, a gradient shifting, a square circling. Frames are made one at a time: any length, bounded memory."""
+    import av
+
+    rng = np.random.default_rng(0)
+    columns = np.arange(width)
+    texture = rng.integers(0, 60, (height, 2 * width, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "250"}
+        for t in range(int(seconds * fps)):
+            frame = texture[:, (4 * t) % width : (4 * t) % width + width].copy()
+            frame[..., 0] += ((columns + 3 * t) % 256 // 2).astype(np.uint8)
+            x = int(width / 2 + width / 3 * np.sin(t / 20))
+            y = int(height / 2 + height / 3 * np.cos(t / 31))
+            frame[max(y - 30, 0) : y + 30, max(x - 30, 0) : x + 30] = (240, 200, 40)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def write_motion(root: Path, per_class: dict[str, int] | None = None, seed: int = 0) -> int:
     per_class = per_class or {"train": 48, "validation": 12}
     rng = np.random.default_rng(seed)

@@ -81,3 +81,13 @@ def test_benchmark_dense_smoke(tmp_path):
     assert len(memory) == 2 and all(row["memory_MB"] > 0 for row in memory)
     plain, checkpointed = sorted(memory, key=lambda row: row["peer"])
     assert checkpointed["saved_activations_MB"] < plain["saved_activations_MB"]  # checkpointing keeps less
+
+
+def test_benchmark_video_input_smoke(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks/benchmark.py"), "--quick", "--sections", "video-input"]
+    result = subprocess.run(command + ["--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((tmp_path / "cpu_fp32_base_quick.json").read_text())["rows"]
+    assert {row["section"] for row in rows} == {f"video input: {s} s of 160x96 H.264 at 30 fps" for s in (3, 6)}
+    assert len(rows) == 2 * 4 and all(row["median_s"] > 0 and row["peak_MB"] > 0 for row in rows)
+    assert "time / load_video's" in (tmp_path / "cpu_fp32_base_quick.md").read_text()

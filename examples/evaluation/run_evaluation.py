@@ -9,7 +9,8 @@ dataset, or a video folder in the Kinetics layout; in one process or many, resum
 
 Data: `<data_dir>/<class>/<file>`, class folders matched to the model's labels by name ("tench", "tench, Tinca
 tinca", "Tinca_tinca"...) or, for 1000-class models, by WordNet id (`n01440764`); or `--dataset_name` (a `datasets`
-id or a folder saved with `save_to_disk`) with `--image_column`/`--label_column`. Videos (a video model) take
+id or a folder saved with `save_to_disk`) with `--image_column` (`--video_column` for a video model: a `Video`
+column, read undecoded) and `--label_column`. Videos (a video model) take
 `--num_clips` x `--num_crops` views each (the paper: 5 x 3) and average the logits. Images use the processor's
 evaluation transform.
 
@@ -93,10 +94,11 @@ def folder_samples(data_dir: str, extensions: tuple[str, ...], id2label: dict[in
     return [(path, mapping[name]) for name, paths in files.items() for path in paths]
 
 
-def dataset_samples(args, id2label: dict[int, str]):
+def dataset_samples(args, id2label: dict[int, str], is_video: bool):
     """A `datasets` dataset as `(row index, label id)` samples, and the dataset to read the rows from."""
+    column = args.video_column if is_video else args.image_column
     dataset, names = load_labelled_rows(
-        args.dataset_name, args.dataset_config_name, args.split, args.image_column, args.label_column
+        args.dataset_name, args.dataset_config_name, args.split, column, args.label_column, is_video
     )
     mapping = match_classes(names, id2label)
     return [(index, mapping[names[label]]) for index, label in enumerate(dataset[args.label_column])], dataset
@@ -142,6 +144,7 @@ def parse_args(argv=None):
     parser.add_argument("--dataset_config_name")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--image_column", default="image")
+    parser.add_argument("--video_column", default="video", help="The video column, for a video model.")
     parser.add_argument("--label_column", default="label")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--batch_size", type=int, default=32)
@@ -166,13 +169,14 @@ def main(argv=None) -> dict:
     id2label = {int(index): name for index, name in config.id2label.items()}
     dataset = None
     if args.dataset_name:
-        samples, dataset = dataset_samples(args, id2label)
+        samples, dataset = dataset_samples(args, id2label, config.is_video)
     else:
         samples = folder_samples(args.data_dir, VIDEO_EXTENSIONS if config.is_video else IMAGE_EXTENSIONS, id2label)
     samples = samples[: args.max_samples]
     processor = processor_for(config, args.model_name_or_path)
     views = (args.num_clips, args.num_crops) if config.is_video else (1, 1)
-    data = ReadableSamples(samples, processor, config.is_video, dataset, args.image_column, views)
+    column = args.video_column if config.is_video else args.image_column
+    data = ReadableSamples(samples, processor, config.is_video, dataset, column, views)
 
     model = hiera_class_for(config).from_pretrained(args.model_name_or_path).eval().to(state.device)
     run = ChunkedRun(args.output_dir, len(samples), args.chunk_size, state.process_index, state.num_processes)

@@ -31,8 +31,8 @@ from hiera_examples import (  # noqa: E402
     SeededDataset,
     collate,
     load_image_splits,
+    load_video_splits,
     parse_arguments,
-    scan_video_folder,
     train_and_evaluate,
     video_clip_dataset,
 )
@@ -52,6 +52,7 @@ class DataArguments:
     train_dir: str | None = None
     validation_dir: str | None = None
     image_column_name: str = "image"
+    video_column_name: str = "video"
     frame_sampling_rate: int = 4
     max_train_samples: int | None = None
     unreadable_files: str = field(
@@ -79,12 +80,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     if data_args.modality == "video":
         processor.frame_sampling_rate = data_args.frame_sampling_rate
-        train_samples = scan_video_folder(data_args.train_dir, data_args.unreadable_files)[0]
+        train_samples, eval_samples, _ = load_video_splits(
+            data_args.dataset_name,
+            None,
+            data_args.train_dir,
+            data_args.validation_dir,
+            data_args.video_column_name,
+            None,  # MAE needs no labels
+            data_args.unreadable_files,
+        )
         train_set = video_clip_dataset(train_samples, processor, None, train=True, seed=training_args.seed)
-        eval_set = None
-        if data_args.validation_dir:
-            eval_samples = scan_video_folder(data_args.validation_dir, data_args.unreadable_files)[0]
-            eval_set = video_clip_dataset(eval_samples, processor, None, train=False)
+        eval_set = video_clip_dataset(eval_samples, processor, None, train=False) if eval_samples else None
     else:
         splits = load_image_splits(
             data_args.dataset_name,

@@ -6,8 +6,10 @@
         --output_dir out/videos --do_train --do_eval
     accelerate launch --num_processes 2 examples/video-classification/run_video_classification.py ...
 
-Data: `<dir>/<class>/<video>` (.mp4, .avi, .mkv, .mov, .webm), decoded with PyAV. Files that cannot be decoded are
-skipped with a warning before training starts. Training takes a random window of `num_frames` frames (every
+Data: `<dir>/<class>/<video>` folders (.mp4, .avi, .mkv, .mov, .webm), or a `datasets` dataset (`--dataset_name`, with a
+`Video` and a `ClassLabel` column), decoded with PyAV: only the frames of each clip. Every video is probed (header and
+first frame) before training starts: unreadable ones stop the run with their list (`--unreadable_files skip` leaves
+them out). Training takes a random window of `num_frames` frames (every
 `--frame_sampling_rate`th frame); the in-training evaluation takes the centered window; the final evaluation
 averages the logits of `--eval_num_clips` windows spread uniformly over each video (multi-clip testing).
 """
@@ -25,18 +27,18 @@ from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForVideoClassification
 from hiera_hf.training import load_model, processor_for
-from hiera_hf.video_processing_hiera import read_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
     HieraTrainer,
     ModelArguments,
     collate,
+    load_video_splits,
     parse_arguments,
-    scan_video_folder,
     top_k_accuracy,
     train_and_evaluate,
     video_clip_dataset,
+    video_source,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,12 @@ class VideoModelArguments(ModelArguments):
 
 @dataclass
 class DataArguments:
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A datasets id or save_to_disk folder with a Video and a ClassLabel column."}
+    )
+    dataset_config_name: str | None = None
+    video_column_name: str = "video"
+    label_column_name: str = "label"
     train_dir: str | None = field(default=None, metadata={"help": "A video folder: <dir>/<class>/<video>."})
     validation_dir: str | None = None
     frame_sampling_rate: int = 4
@@ -63,8 +71,8 @@ def multi_clip_logits(model, processor, samples, num_clips: int, batch_size: int
     """`(videos, num_labels)` logits averaged over `num_clips` uniformly spaced windows of each video."""
     model.eval()
     all_logits = []
-    for path, _ in samples:
-        views = processor(read_video(path), num_clips=num_clips, return_tensors="pt").pixel_values
+    for video, _ in samples:
+        views = processor(video_source(video), num_clips=num_clips, return_tensors="pt").pixel_values
         views = views.to(model.device, model.dtype)
         with torch.no_grad():
             logits = torch.cat([model(views[i : i + batch_size]).logits for i in range(0, len(views), batch_size)])
@@ -86,12 +94,19 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
 
-    train_samples, classes = scan_video_folder(data_args.train_dir, data_args.unreadable_files)
-    eval_samples = []
-    if data_args.validation_dir:
-        eval_samples = scan_video_folder(data_args.validation_dir, data_args.unreadable_files)[0]
+    if data_args.dataset_name is None and data_args.train_dir is None:
+        raise ValueError("Give --dataset_name (a datasets id or local path) or --train_dir (a video folder).")
+    train_samples, eval_samples, classes = load_video_splits(
+        data_args.dataset_name,
+        data_args.dataset_config_name,
+        data_args.train_dir,
+        data_args.validation_dir,
+        data_args.video_column_name,
+        data_args.label_column_name,
+        data_args.unreadable_files,
+    )
     if training_args.do_eval and not eval_samples:
-        raise ValueError("--do_eval needs --validation_dir.")
+        raise ValueError("--do_eval needs --validation_dir (or a validation split in --dataset_name).")
     id2label = dict(enumerate(classes))
     label2id = {name: i for i, name in id2label.items()}
     model = load_model(

@@ -180,7 +180,7 @@ def folder_inputs(directory: str | os.PathLike, processor, is_video: bool, limit
     """Pixel values of the images (or videos) under `directory` (any depth), processed as the model expects."""
     from PIL import Image
 
-    from .video_processing_hiera import VIDEO_EXTENSIONS, read_video
+    from .video_processing_hiera import VIDEO_EXTENSIONS
 
     extensions = VIDEO_EXTENSIONS if is_video else IMAGE_EXTENSIONS
     files = sorted(p for p in Path(directory).rglob("*") if p.suffix.lower() in extensions)[:limit]
@@ -188,7 +188,7 @@ def folder_inputs(directory: str | os.PathLike, processor, is_video: bool, limit
         raise ExportError(
             f"No {'videos' if is_video else 'images'} ({', '.join(extensions)}) under {str(directory)!r}."
         )
-    items = [read_video(f) if is_video else Image.open(f).convert("RGB") for f in files]
+    items = [str(f) if is_video else Image.open(f).convert("RGB") for f in files]  # videos: decoded as sampled
     return processor(items, return_tensors="np").pixel_values.astype(np.float32)
 
 

@@ -43,7 +43,7 @@ from .modeling_hiera import (
     saved_task,
     unroll,
 )
-from .video_processing_hiera import VIDEO_EXTENSIONS, read_video
+from .video_processing_hiera import VIDEO_EXTENSIONS
 
 FIGURES = ("predictions", "attention", "rollout", "features", "reconstruction")
 ON_REQUEST = ("rollout",)  # drawn for every model, but only when asked for (`--figures rollout`)
@@ -100,7 +100,7 @@ def _read(source, is_video: bool):
         if not path.is_file():
             raise ValueError(f"{str(path)!r} is not a file.")
         if path.suffix.lower() in VIDEO_EXTENSIONS:
-            return read_video(path)
+            return path  # the video processor decodes the frames it uses (and names an unreadable file)
         try:
             with Image.open(path) as image:
                 image.load()
@@ -124,10 +124,11 @@ def prepare_input(model: HieraPreTrainedModel, processor, source) -> PreparedInp
     processor = processor or default_processor(model)
     is_video = model.config.is_video
     data = _read(source, is_video)
-    data_is_video = not isinstance(data, Image.Image) and np.ndim(data) == 4
+    data_is_video = isinstance(data, Path) or (not isinstance(data, Image.Image) and np.ndim(data) == 4)
     if data_is_video != is_video:
         wanted, got = ("a video", "an image") if is_video else ("an image", "a video")
-        raise ValueError(f"This model takes {wanted}; got {got}.")
+        named = f" ({Path(source).name!r})" if isinstance(source, (str, os.PathLike)) else ""
+        raise ValueError(f"This model takes {wanted}; got {got}{named}.")
     pixel_values = processor(data, return_tensors="pt").pixel_values[:1]
     return PreparedInput(pixel_values, _to_rgb(pixel_values[0], processor))
 
