@@ -54,9 +54,10 @@ def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video):
     assert report["task"] == task
     out = tmp_path / "out"
     processor_file = "video_preprocessor_config.json" if video else "preprocessor_config.json"
-    assert {"model.onnx", "model.pt2", "config.json", processor_file, "export_report.json"} <= {
+    assert {"model.onnx", "model.pt2", "config.json", processor_file, "export_report.json", "export.json"} <= {
         p.name for p in out.iterdir()
     }
+    assert json.loads((out / "export.json").read_text())["export_format"] == "onnx"  # transformers.exporters' own
     model = hiera_class_for(small_config(video, **kwargs), task).from_pretrained(folder).eval()
     session = onnx_session(out / "model.onnx")
     program = torch.export.load(str(out / "model.pt2")).module()
@@ -70,8 +71,7 @@ def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video):
                 expected = list(outputs.feature_maps)
             else:
                 expected = [outputs.last_hidden_state, outputs.pooler_output]
-            from_program = program(pixels)
-        from_program = [from_program] if isinstance(from_program, torch.Tensor) else list(from_program)
+            from_program = export_module.output_tensors(program(pixel_values=pixels))
         from_onnx = [torch.from_numpy(a) for a in session.run(None, {"pixel_values": pixels.numpy()})]
         assert len(from_onnx) == len(from_program) == len(expected)
         for reference, onnx_output, program_output in zip(expected, from_onnx, from_program):
@@ -94,7 +94,7 @@ def test_exported_backbone_takes_other_sizes(tmp_path, video):
         pixels = torch.randn(shape)
         with torch.no_grad():
             expected = model(pixels).feature_maps
-            from_program = program(pixels)
+            from_program = export_module.output_tensors(program(pixel_values=pixels))
         from_onnx = session.run(None, {"pixel_values": pixels.numpy()})
         for reference, onnx_output, program_output in zip(expected, from_onnx, from_program):
             assert onnx_output.shape == tuple(reference.shape)
@@ -125,27 +125,13 @@ def test_onnx_classifier_returns_what_the_pipelines_return(tmp_path):
     assert len(batch) == 2 and batch[0] == runner(inputs[0], top_k=2)
 
 
-def test_int8_agrees_with_fp32_on_a_trained_model(tmp_path):
-    """The digits classifier of the main job, trained for 10 epochs (92% top-1 when measured, chance 10%); dynamic
-    and static int8 measured (100% and 99.7% agreement then), one kept."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    from hiera_examples import load_script
-
-    make = load_script(ROOT / "examples" / "make_demo_data.py")
-    make.write_digits(tmp_path / "data")
-    digits = tmp_path / "data" / "digits"
-    small = {"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 2, 1], "image_size": [64, 64]}
-    metrics = load_script(ROOT / "examples" / "image-classification" / "run_image_classification.py").main(
-        ["--model_name_or_path", "hiera_tiny_224", "--config_overrides", json.dumps(small),
-         "--train_dir", str(digits / "train"), "--validation_dir", str(digits / "validation"),
-         "--output_dir", str(tmp_path / "model"), "--do_train", "--do_eval", "--hflip_prob", "0",
-         "--num_train_epochs", "10", "--per_device_train_batch_size", "32", "--learning_rate", "2e-3",
-         "--warmup_steps", "0.1", "--save_strategy", "no", "--report_to", "none", "--dataloader_num_workers", "0",
-         "--seed", "0"]
-    )  # fmt: skip
+def test_int8_agrees_with_fp32_on_a_trained_model(tmp_path, trained_digits):
+    """The digits classifier of the main job, trained for 10 epochs (the `trained_digits` fixture); dynamic and
+    static int8 measured (100% and 99.7% agreement when measured), one kept."""
+    digits, metrics = trained_digits["digits"], trained_digits["metrics"]
     assert metrics["eval_top1_accuracy"] > 0.6  # a trained model, whose margins int8 has to keep
     report = export(
-        str(tmp_path / "model"),
+        str(trained_digits["model"]),
         tmp_path / "onnx",
         int8=True,
         calibration_dir=str(digits / "train" / "3"),
@@ -193,10 +179,10 @@ def test_a_file_that_differs_from_the_model_is_refused(tmp_path):
     folder = saved_model(tmp_path / "model", small_config(), "classification")
     original = export_module.export_onnx
 
-    def from_other_weights(module, example, path):
-        other = type(module.model)(module.model.config)
-        other.load_state_dict({k: v + 0.05 for k, v in module.model.state_dict().items()})
-        original(export_module.ExportableHiera(other, module.task), example, path)
+    def from_other_weights(model, example, task):
+        other = type(model)(model.config)
+        other.load_state_dict({k: v + 0.05 for k, v in model.state_dict().items()})
+        return original(other.eval(), example, task)
 
     def refused(what: str, **kwargs) -> ExportError:
         try:

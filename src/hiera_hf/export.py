@@ -12,11 +12,16 @@ width (and frame count) that are multiples of the mask unit, `patch_stride * mas
 frames for the presets), from two units up (64 pixels, 4 frames): pad other sizes to that, as `HieraBackbone` does
 in PyTorch.
 
-Written to OUTPUT_DIR, completely or not at all: `model.onnx` (+ `model_int8.onnx` with `--int8`), `model.pt2`,
-`config.json`, the processor's file, `export_report.json`. Before the folder is moved into place, the ONNX file and
-the program are run against PyTorch at two batch sizes (fp32, atol 1e-4); `--int8` reports top-1 agreement and the
-largest logit difference with the fp32 model on `--validation-dir` images (dynamic quantization, and static
-quantization calibrated on `--calibration-dir`, keeping the faster one of those that agree best).
+The export, the quantization and the file formats are Transformers' (`transformers.exporters`: `OnnxExporter`,
+`DynamoExporter`, `OnnxRuntimeQuantizer`); this module adds what they leave to the caller: the dynamic spatial axes
+of backbones, verification of the written files against PyTorch, the int8 choice, the processor, and a folder
+written completely or not at all. OUTPUT_DIR holds `model.onnx` (+ `model.onnx.data`; `model_int8.onnx` with
+`--int8`), `model.pt2` (`torch.export.load(path).module()(pixel_values=...)` returns the model's output class),
+`config.json`, `export.json` (the exporters' metadata), the processor's file and `export_report.json`. Before the
+folder is moved into place, the ONNX file and the program are run against PyTorch at two batch sizes (fp32, atol
+1e-4); `--int8` reports top-1 agreement and the largest logit difference with the fp32 model on `--validation-dir`
+images (dynamic quantization, and static quantization calibrated on `--calibration-dir`, keeping the one that agrees
+best, the faster of those that tie).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,29 +53,6 @@ class ExportError(ValueError):
     def __init__(self, message: str, report: dict | None = None):
         super().__init__(message)
         self.report = report or {}
-
-
-class ExportableHiera(torch.nn.Module):
-    """A Hiera model with plain tensor outputs (what ONNX and `torch.export` take), named in `output_names`."""
-
-    def __init__(self, model: torch.nn.Module, task: str):
-        super().__init__()
-        self.model, self.task = model.eval(), task
-        if task == "classification":
-            self.output_names = ["logits"]
-        elif task == "backbone":
-            self.output_names = list(model.out_features)
-        else:
-            self.output_names = ["last_hidden_state"] + (["pooler_output"] if model.pooler is not None else [])
-        self.eval()
-
-    def forward(self, pixel_values: torch.Tensor):
-        outputs = self.model(pixel_values)
-        if self.task == "classification":
-            return outputs.logits
-        if self.task == "backbone":
-            return tuple(outputs.feature_maps)
-        return tuple(outputs[name] for name in self.output_names)
 
 
 def load_for_export(model_name_or_path: str, task: str | None = None):
@@ -116,24 +99,20 @@ def dynamic_shapes(config: HieraConfig, task: str) -> dict:
     return {"pixel_values": axes}
 
 
-def export_onnx(module: ExportableHiera, example: torch.Tensor, path: Path) -> None:
-    """ONNX through `torch.onnx.export(dynamo=True)`, with the axes of `dynamic_shapes` dynamic."""
-    program = torch.onnx.export(
-        module,
-        (example,),
-        dynamo=True,
-        dynamic_shapes=dynamic_shapes(module.model.config, module.task),
-        input_names=["pixel_values"],
-        output_names=module.output_names,
-        verbose=False,
-    )
-    program.save(str(path))
+def export_onnx(model, example: torch.Tensor, task: str):
+    """The model as ONNX (`transformers.exporters.OnnxExporter`), axes as `dynamic_shapes`: an `ExportedModel`."""
+    from transformers.exporters import OnnxConfig, OnnxExporter
+
+    config = OnnxConfig(dynamic_shapes=dynamic_shapes(model.config, task))
+    return OnnxExporter().export(model, {"pixel_values": example}, config)
 
 
-def export_program(module: ExportableHiera, example: torch.Tensor, path: Path) -> None:
-    """A `torch.export` program (`.pt2`, load with `torch.export.load(path).module()`), axes as `dynamic_shapes`."""
-    program = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes(module.model.config, module.task))
-    torch.export.save(program, str(path))
+def export_program(model, example: torch.Tensor, task: str):
+    """The model as a `torch.export` program (`transformers.exporters.DynamoExporter`): an `ExportedModel`."""
+    from transformers.exporters import DynamoConfig, DynamoExporter
+
+    config = DynamoConfig(dynamic_shapes=dynamic_shapes(model.config, task))
+    return DynamoExporter().export(model, {"pixel_values": example}, config)
 
 
 def onnx_session(path: str | os.PathLike, threads: int | None = None):
@@ -145,7 +124,15 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def verify(module: ExportableHiera, folder: Path, config: HieraConfig, batch_sizes=(1, 3), atol: float = ATOL) -> dict:
+def output_tensors(outputs) -> list[torch.Tensor]:
+    """A model's (or a loaded program's) output as the flat list of tensors the ONNX file returns, in its order."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    values = outputs.to_tuple() if hasattr(outputs, "to_tuple") else outputs
+    return [tensor for value in values for tensor in output_tensors(value)]
+
+
+def verify(model, task: str, folder: Path, batch_sizes=(1, 3), atol: float = ATOL) -> dict:
     """Largest difference of the written ONNX file and program from PyTorch, at each batch size (backbones: the
     second one also at another spatial size). Every file is measured; any above `atol` raises an `ExportError`
     naming it, with the whole report attached."""
@@ -153,18 +140,19 @@ def verify(module: ExportableHiera, folder: Path, config: HieraConfig, batch_siz
     program = torch.export.load(str(folder / "model.pt2")).module() if (folder / "model.pt2").exists() else None
     report = {}
     for batch_size in batch_sizes:
-        pixels = example_input(config, batch_size, seed=batch_size)
-        if module.task == "backbone" and batch_size != batch_sizes[0]:
-            pixels = example_input(config, batch_size, seed=batch_size, extra_units=(1, 2))
+        pixels = example_input(model.config, batch_size, seed=batch_size)
+        if task == "backbone" and batch_size != batch_sizes[0]:
+            pixels = example_input(model.config, batch_size, seed=batch_size, extra_units=(1, 2))
         with torch.no_grad():
-            expected = module(pixels)
-            expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+            expected = output_tensors(model(pixels))
             candidates = {"onnx": [torch.from_numpy(a) for a in session.run(None, {"pixel_values": pixels.numpy()})]}
             if program is not None:
-                actual = program(pixels)
-                candidates["pt2"] = [actual] if isinstance(actual, torch.Tensor) else list(actual)
+                candidates["pt2"] = output_tensors(program(pixel_values=pixels))
         for name, outputs in candidates.items():
-            difference = max(float((a - e).abs().max()) for a, e in zip(outputs, expected))
+            if len(outputs) != len(expected):
+                difference = float("inf")
+            else:
+                difference = max(float((a - e).abs().max()) for a, e in zip(outputs, expected))
             report[f"{name}_max_abs_diff_batch{batch_size}"] = difference
     failed = {key: value for key, value in report.items() if not value <= atol}  # NaN fails too
     if failed:
@@ -208,51 +196,47 @@ def _images_per_second(session, pixels: np.ndarray, rounds: int = 5) -> float:
     return len(pixels) / float(np.median(times))
 
 
-def quantize(fp32_path: Path, work_dir: Path, calibration: np.ndarray | None, validation: np.ndarray | None) -> tuple:
-    """Dynamic int8 (weights) and, with `calibration` pixels, static int8 (QDQ, per channel). Each is measured
-    (images/s at batch 8, top-1 agreement and largest logit difference with fp32 on `validation`); the one that
-    agrees best wins, the faster on a tie. Returns `(path of the winner, report)`."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
+def quantize(fp32_program, example: torch.Tensor, calibration: np.ndarray | None, validation: np.ndarray | None):
+    """Dynamic int8 (weights) and, with `calibration` pixels, static int8 (QDQ, per channel), both by
+    `transformers.exporters.OnnxRuntimeQuantizer` on the fp32 ONNX program. Each is measured (images/s at batch 8,
+    top-1 agreement and largest logit difference with fp32 on `validation`); `choose_int8` picks one. Returns
+    `(the winner's program, report)`."""
+    from onnxruntime.quantization import QuantFormat, QuantType
+    from transformers.exporters import (
+        ExportFormat,
+        OnnxExporter,
+        OnnxRuntimeDynamicConfig,
+        OnnxRuntimeQuantizer,
+        OnnxRuntimeStaticConfig,
     )
 
-    candidates = {"dynamic": work_dir / "dynamic.onnx"}
-    quantize_dynamic(str(fp32_path), str(candidates["dynamic"]), weight_type=QuantType.QInt8)
+    sample = {"pixel_values": example}
+    quantizers = {"dynamic": OnnxRuntimeQuantizer(OnnxRuntimeDynamicConfig(weight_type=QuantType.QInt8))}
     if calibration is not None:
-
-        class Reader(CalibrationDataReader):
-            def __init__(self):
-                self.batches = iter([{"pixel_values": calibration[i : i + 8]} for i in range(0, len(calibration), 8)])
-
-            def get_next(self):
-                return next(self.batches, None)
-
-        candidates["static"] = work_dir / "static.onnx"
-        quantize_static(
-            str(fp32_path), str(candidates["static"]), Reader(), quant_format=QuantFormat.QDQ, per_channel=True
-        )
+        batches = [{"pixel_values": torch.from_numpy(calibration[i : i + 8])} for i in range(0, len(calibration), 8)]
+        static = OnnxRuntimeStaticConfig(quant_format=QuantFormat.QDQ, per_channel=True)
+        quantizers["static"] = OnnxRuntimeQuantizer(static, calibration_dataset=batches)
     speed_input = validation if validation is not None else calibration
-    fp32 = onnx_session(fp32_path)
-    reference = _run(fp32, validation) if validation is not None else None
-    report = {}
-    for name, path in candidates.items():
-        session = onnx_session(path)
-        row = {}
-        if speed_input is not None and len(speed_input) >= 8:
-            row["images_per_second_batch8"] = _images_per_second(session, speed_input[:8])
-        if reference is not None:
-            logits = _run(session, validation)
-            row["top1_agreement"] = float((logits.argmax(-1) == reference.argmax(-1)).mean())
-            row["max_logit_diff"] = float(np.abs(logits - reference).max())
-            row["validation_inputs"] = len(validation)
-        report[name] = row
+    report, programs = {}, {}
+    with tempfile.TemporaryDirectory() as work:
+        OnnxExporter.save_program(fp32_program, Path(work) / "fp32.onnx")
+        reference = _run(onnx_session(Path(work) / "fp32.onnx"), validation) if validation is not None else None
+        for name, quantizer in quantizers.items():
+            programs[name] = quantizer.quantize(fp32_program, sample, ExportFormat.ONNX)
+            OnnxExporter.save_program(programs[name], Path(work) / f"{name}.onnx")
+            session = onnx_session(Path(work) / f"{name}.onnx")
+            row = {}
+            if speed_input is not None and len(speed_input) >= 8:
+                row["images_per_second_batch8"] = _images_per_second(session, speed_input[:8])
+            if reference is not None:
+                logits = _run(session, validation)
+                row["top1_agreement"] = float((logits.argmax(-1) == reference.argmax(-1)).mean())
+                row["max_logit_diff"] = float(np.abs(logits - reference).max())
+                row["validation_inputs"] = len(validation)
+            report[name] = row
     winner = choose_int8(report)
     report["kept"] = winner
-    return candidates[winner], report
+    return programs[winner], report
 
 
 def choose_int8(report: dict[str, dict]) -> str:
@@ -283,25 +267,24 @@ def export(
     is_video = model.config.is_video
     calibration = folder_inputs(calibration_dir, processor, is_video) if int8 and calibration_dir else None
     validation = folder_inputs(validation_dir, processor, is_video) if int8 and validation_dir else None
-    module = ExportableHiera(model, task)
     axes = dynamic_shapes(model.config, task)["pixel_values"]
-    report = {"model": str(model_name_or_path), "task": task, "outputs": module.output_names}
+    report = {"model": str(model_name_or_path), "task": task}
     report["dynamic_axes"] = {position: str(dim) for position, dim in axes.items()}
+    example = example_input(model.config, 2)
     with atomic_folder(output_dir, overwrite=overwrite) as staging:
-        example = example_input(model.config, 2)
-        export_onnx(module, example, staging / "model.onnx")
+        onnx = export_onnx(model, example, task)
+        onnx.save_pretrained(staging)  # model.onnx(.data), export.json, config.json (with our source files)
+        report["outputs"] = [output.name for output in onnx_session(staging / "model.onnx").get_outputs()]
         if pt2:
-            export_program(module, example, staging / "model.pt2")
-        report.update(verify(module, staging, model.config, atol=atol))
+            from transformers.exporters import DynamoExporter
+
+            DynamoExporter.save_program(export_program(model, example, task).program, staging / "model.pt2")
+        report.update(verify(model, task, staging, atol=atol))
         if int8:
-            work = staging / ".int8"
-            work.mkdir()
-            winner, report["int8"] = quantize(staging / "model.onnx", work, calibration, validation)
-            os.replace(winner, staging / "model_int8.onnx")
-            for leftover in work.iterdir():
-                leftover.unlink()
-            work.rmdir()
-        model.config.save_pretrained(staging)
+            from transformers.exporters import OnnxExporter
+
+            winner, report["int8"] = quantize(onnx.program, example, calibration, validation)
+            OnnxExporter.save_program(winner, staging / "model_int8.onnx")
         processor.save_pretrained(staging)
         (staging / "export_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
