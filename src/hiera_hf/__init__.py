@@ -18,6 +18,7 @@ from transformers import (
 
 from .configuration_hiera import PRESETS, VIDEO_GEOMETRY, HieraConfig
 from .image_processing_hiera import HieraImageProcessor, HieraImageProcessorPil
+from .inference import fast_model
 from .modeling_hiera import (
     HieraBackbone,
     HieraForImageClassification,
@@ -66,4 +67,5 @@ __all__ = [
     "HieraVideoProcessor",
     "HieraModel",
     "HieraPreTrainedModel",
+    "fast_model",
 ]

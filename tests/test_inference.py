@@ -1,0 +1,60 @@
+"""`hiera_hf.fast_model`: the fastest correct inference in one step. Each mode keeps the fp32 model's predictions on
+a trained model (at least 99% top-1 agreement), on a saved folder, and pipelines take the result."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+from transformers import pipeline
+
+from hiera_hf import HieraForImageClassification, HieraImageProcessorPil, fast_model
+from hiera_hf.inference import cpu_has_native_bf16, resolve_mode
+
+
+@pytest.fixture(scope="module")
+def validation_batch(trained_digits):
+    processor = HieraImageProcessorPil.from_pretrained(trained_digits["model"])
+    files = sorted((trained_digits["digits"] / "validation").glob("*/*.png"))
+    images = [Image.open(path).convert("RGB") for path in files]
+    return processor(images, return_tensors="pt").pixel_values
+
+
+@pytest.mark.parametrize(("mode", "compile"), [("fp32", True), ("bf16", False), ("bf16", True), ("auto", True)])
+def test_each_mode_agrees_with_fp32_on_a_trained_model(trained_digits, validation_batch, mode, compile):
+    reference = HieraForImageClassification.from_pretrained(trained_digits["model"]).eval()
+    fast = fast_model(str(trained_digits["model"]), mode=mode, compile=compile)
+    assert isinstance(fast, HieraForImageClassification)
+    assert fast.dtype == (torch.bfloat16 if resolve_mode(mode) == "bf16" else torch.float32)
+    with torch.inference_mode():
+        expected = torch.cat([reference(batch).logits for batch in validation_batch.split(64)])
+        actual = torch.cat([fast(batch).logits.float() for batch in validation_batch.split(64)])
+    agreement = (actual.argmax(-1) == expected.argmax(-1)).float().mean().item()
+    largest = (actual - expected).abs().max().item()
+    assert len(expected) == 355 and agreement >= 0.99, (mode, compile, agreement, largest)
+    if resolve_mode(mode) == "fp32":
+        assert largest < 1e-4, largest  # compiled fp32 is the same computation
+    else:
+        assert largest < 0.5, largest  # bf16 keeps 8 bits of mantissa: logits move by a few hundredths
+
+
+def test_the_one_step_works_with_pipelines(trained_digits):
+    fast = fast_model(str(trained_digits["model"]))
+    processor = HieraImageProcessorPil.from_pretrained(trained_digits["model"])
+    classify = pipeline("image-classification", model=fast, image_processor=processor)
+    reference = pipeline("image-classification", model=str(trained_digits["model"]))
+    files = sorted((trained_digits["digits"] / "validation").glob("*/*.png"))[::40]
+    for path in files:
+        assert classify(str(path), top_k=1)[0]["label"] == reference(str(path), top_k=1)[0]["label"], path
+
+
+def test_auto_follows_the_cpu(monkeypatch):
+    import hiera_hf.inference as inference
+
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda native=native: native)
+        assert resolve_mode("auto") == expected
+    assert resolve_mode("fp32") == "fp32" and resolve_mode("bf16") == "bf16"
+    with pytest.raises(ValueError, match="mode must be one of auto, bf16, fp32"):
+        resolve_mode("int4")
+    assert isinstance(cpu_has_native_bf16(), bool)
