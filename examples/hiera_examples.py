@@ -84,13 +84,15 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
 
 
 class HieraTrainer(Trainer):
-    """`Trainer` with optional layer-wise learning-rate decay and batch augmentation of training steps.
+    """`Trainer` with optional layer-wise learning-rate decay and batch augmentation of training steps; its batches
+    are `collate`d unless another `data_collator` is given.
 
     `batch_augmentation(pixel_values, labels) -> (pixel_values, labels)` (mixup/cutmix) runs in `training_step`, so
     it touches every training batch and no evaluation batch, whatever the DataLoader workers or `model.training`.
     """
 
     def __init__(self, *args, layer_decay: float | None = None, batch_augmentation=None, **kwargs):
+        kwargs.setdefault("data_collator", collate)
         super().__init__(*args, **kwargs)
         self.layer_decay = layer_decay
         self.batch_augmentation = batch_augmentation
@@ -123,8 +125,9 @@ class EpochToDatasets(TrainerCallback):
             dataset.set_epoch(int(state.epoch or 0))
 
 
-def train_and_evaluate(trainer, training_args, extra_eval_metrics=None) -> dict:
-    """Train (resuming if asked), save model, processor, metrics and state; evaluate. Returns all metrics.
+def train_and_evaluate(trainer, training_args, hub_task: str, finetuned_from=None, extra_eval_metrics=None) -> dict:
+    """Train (resuming if asked), save model, processor, metrics and state; evaluate; push to the Hub if asked (its
+    card tagged with `hub_task` and `finetuned_from`). Returns all metrics.
 
     `extra_eval_metrics()`, if given, adds metrics to the evaluation (computed on the main process only).
     """
@@ -143,6 +146,8 @@ def train_and_evaluate(trainer, training_args, extra_eval_metrics=None) -> dict:
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(finetuned_from=finetuned_from, tasks=hub_task)
     return metrics
 
 

@@ -167,19 +167,9 @@ def test_upernet_trains_at_any_size():
 
 
 def test_mask2former_trains():
-    config = Mask2FormerConfig(
-        backbone_config=backbone_config(),
-        num_labels=3,
-        hidden_dim=32,
-        mask_feature_size=32,
-        feature_size=32,
-        encoder_feedforward_dim=64,
-        dim_feedforward=64,
-        encoder_layers=1,
-        decoder_layers=2,
-        num_queries=5,
-        num_attention_heads=4,
-    )
+    widths = {"hidden_dim": 32, "mask_feature_size": 32, "feature_size": 32, "encoder_feedforward_dim": 64}
+    depths = {"dim_feedforward": 64, "encoder_layers": 1, "decoder_layers": 2, "num_attention_heads": 4}
+    config = Mask2FormerConfig(backbone_config=backbone_config(), num_labels=3, num_queries=5, **widths, **depths)
     model = Mask2FormerForUniversalSegmentation(config)
     masks = [torch.randint(0, 2, (2, 96, 128)).float() for _ in range(2)]
     output = model(torch.randn(2, 3, 96, 128), mask_labels=masks, class_labels=[torch.tensor([0, 2])] * 2)
@@ -189,20 +179,10 @@ def test_mask2former_trains():
 
 
 def test_detr_trains():
-    config = DetrConfig(
-        use_timm_backbone=False,
-        use_pretrained_backbone=False,
-        backbone_config=backbone_config(),
-        num_labels=3,
-        d_model=32,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        num_queries=5,
-    )
+    layers = {"encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2, "decoder_attention_heads": 2}
+    widths = {"d_model": 32, "encoder_ffn_dim": 32, "decoder_ffn_dim": 32, "num_queries": 5, "num_labels": 3}
+    ours = {"use_timm_backbone": False, "use_pretrained_backbone": False, "backbone_config": backbone_config()}
+    config = DetrConfig(**ours, **layers, **widths)
     model = DetrForObjectDetection(config)
     labels = [{"class_labels": torch.tensor([1]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.3]])}] * 2
     output = model(torch.randn(2, 3, 100, 140), labels=labels)

@@ -17,14 +17,8 @@ from safetensors import safe_open
 from transformers import AutoModelForImageClassification, AutoModelForPreTraining
 from transformers.utils import logging
 
-from hiera_hf import (
-    HieraBackbone,
-    HieraConfig,
-    HieraForImageClassification,
-    HieraForPreTraining,
-    HieraForVideoClassification,
-    HieraModel,
-)
+from hiera_hf import HieraConfig, HieraForImageClassification, HieraForPreTraining, HieraForVideoClassification
+from hiera_hf.modeling_hiera import hiera_class_for
 from hiera_hf.official import WEIGHTS_LICENSE, convert_official_state_dict, paired_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,10 +114,8 @@ def test_other_classes_and_the_auto_classes(tmp_path):
     assert classifier.config.num_query_pool == 3 and classifier.config.num_labels == 7
     encoder = {k: v for k, v in mae.state_dict().items() if k.startswith("hiera.")}
     assert all(torch.equal(classifier.state_dict()[k], v) for k, v in encoder.items())
-    for model_class in (HieraModel, HieraBackbone):
-        model = model_class.from_pretrained(folder)
-        own = model.state_dict()
-        prefix = "" if model_class is HieraModel else "hiera."
+    for task, prefix in (("base", ""), ("backbone", "hiera.")):  # HieraModel, HieraBackbone
+        own = hiera_class_for(classifier.config, task).from_pretrained(folder).state_dict()
         assert all(torch.equal(own[prefix + k.removeprefix("hiera.")], v) for k, v in encoder.items())
     # The Auto classes cannot tell the model type from an official config.json (it has none): given our config,
     # they take our class and load the same way.

@@ -134,45 +134,37 @@ class _HieraCommonTests(ModelTesterMixin):
             units = int(units * (1 - config.mask_ratio))
         return units * math.prod(config.masked_unit_size), units
 
-    # Attention weights are (batch, heads, mask units, queries, keys), as in Transformers' Hiera tests.
-    def test_attention_outputs(self):
+    def _outputs_asked_both_ways(self, flag: str):
+        """`(config, model class, outputs)` of each class with `flag` set as a forward argument, then in the config."""
         config, inputs_dict = self.model_tester.prepare_config_and_inputs_for_common()
         for model_class in self.all_model_classes:
             for by_config in (False, True):
                 model_config = copy.deepcopy(config)
                 inputs = self._prepare_for_class(inputs_dict, model_class)
                 if by_config:
-                    model_config.output_attentions = True
+                    setattr(model_config, flag, True)
                 else:
-                    inputs["output_attentions"] = True
-                model = model_class(model_config).eval()
+                    inputs[flag] = True
                 with torch.no_grad():
-                    outputs = model(**inputs)
-                self.assertEqual(len(outputs.attentions), sum(config.depths))
-                tokens, units = self._expected_tokens(config, model_class)
-                per_unit = tokens // units
-                self.assertEqual(
-                    list(outputs.attentions[0].shape),
-                    [self.model_tester.batch_size, config.num_heads[0], units, per_unit, per_unit],
-                )
+                    yield config, model_class, model_class(model_config).eval()(**inputs)
+
+    # Attention weights are (batch, heads, mask units, queries, keys), as in Transformers' Hiera tests.
+    def test_attention_outputs(self):
+        for config, model_class, outputs in self._outputs_asked_both_ways("output_attentions"):
+            self.assertEqual(len(outputs.attentions), sum(config.depths))
+            tokens, units = self._expected_tokens(config, model_class)
+            per_unit = tokens // units
+            self.assertEqual(
+                list(outputs.attentions[0].shape),
+                [self.model_tester.batch_size, config.num_heads[0], units, per_unit, per_unit],
+            )
 
     # Hidden states are per stage (widths grow), as in Transformers' Hiera tests.
     def test_hidden_states_output(self):
-        config, inputs_dict = self.model_tester.prepare_config_and_inputs_for_common()
-        for model_class in self.all_model_classes:
-            for by_config in (False, True):
-                model_config = copy.deepcopy(config)
-                inputs = self._prepare_for_class(inputs_dict, model_class)
-                if by_config:
-                    model_config.output_hidden_states = True
-                else:
-                    inputs["output_hidden_states"] = True
-                model = model_class(model_config).eval()
-                with torch.no_grad():
-                    outputs = model(**inputs)
-                self.assertEqual(len(outputs.hidden_states), len(config.depths) + 1)  # embeddings + each stage
-                tokens, _ = self._expected_tokens(config, model_class)
-                self.assertEqual(list(outputs.hidden_states[0].shape[-2:]), [tokens, self.model_tester.embed_dim])
+        for config, model_class, outputs in self._outputs_asked_both_ways("output_hidden_states"):
+            self.assertEqual(len(outputs.hidden_states), len(config.depths) + 1)  # embeddings + each stage
+            tokens, _ = self._expected_tokens(config, model_class)
+            self.assertEqual(list(outputs.hidden_states[0].shape[-2:]), [tokens, self.model_tester.embed_dim])
 
 
 class HieraImageModelTest(_HieraCommonTests, unittest.TestCase):

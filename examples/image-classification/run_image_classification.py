@@ -36,7 +36,6 @@ from hiera_examples import (  # noqa: E402
     HieraTrainer,
     ModelArguments,
     SeededDataset,
-    collate,
     load_image_splits,
     parse_arguments,
     soft_target_cross_entropy,
@@ -144,7 +143,6 @@ def main(argv: list[str] | None = None) -> dict:
         args=training_args,
         train_dataset=SeededDataset(train_set, train_example, training_args.seed) if training_args.do_train else None,
         eval_dataset=SeededDataset(eval_set, eval_example) if training_args.do_eval else None,
-        data_collator=collate,
         processing_class=processor,
         compute_metrics=top_k_accuracy,
         compute_loss_func=soft_target_cross_entropy if mix is not None else None,
@@ -152,10 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
         batch_augmentation=mix,
     )
 
-    metrics = train_and_evaluate(trainer, training_args)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tasks="image-classification")
-    return metrics
+    return train_and_evaluate(trainer, training_args, "image-classification", model_args.model_name_or_path)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from hiera_examples import (  # noqa: E402
     HieraTrainer,
     ModelArguments,
     SeededDataset,
-    collate,
     load_image_splits,
     load_video_splits,
     parse_arguments,
@@ -133,13 +132,9 @@ def main(argv: list[str] | None = None) -> dict:
         args=training_args,
         train_dataset=train_set,
         eval_dataset=eval_set if training_args.do_eval else None,
-        data_collator=collate,
         processing_class=processor,
     )
-    metrics = train_and_evaluate(trainer, training_args)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(tasks="image-feature-extraction")
-    return metrics
+    return train_and_evaluate(trainer, training_args, "image-feature-extraction")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,6 @@ from hiera_examples import (  # noqa: E402
     HieraTrainer,
     ModelArguments,
     SeededDataset,
-    collate,
     mean_iou,
     parse_arguments,
     readable_items,
@@ -200,7 +199,6 @@ def main(argv: list[str] | None = None) -> dict:
         if training_args.do_train
         else None,
         eval_dataset=SeededDataset(eval_files, eval_example) if training_args.do_eval else None,
-        data_collator=collate,
         processing_class=processor,
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=lambda logits, labels: (
@@ -208,10 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         ).argmax(1),
         layer_decay=model_args.layer_decay,
     )
-    metrics = train_and_evaluate(trainer, training_args)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tasks="image-segmentation")
-    return metrics
+    return train_and_evaluate(trainer, training_args, "image-segmentation", model_args.model_name_or_path)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the s
 from hiera_examples import (  # noqa: E402
     HieraTrainer,
     ModelArguments,
-    collate,
     load_video_splits,
     parse_arguments,
     top_k_accuracy,
@@ -126,7 +125,6 @@ def main(argv: list[str] | None = None) -> dict:
         args=training_args,
         train_dataset=video_clip_dataset(train_samples, processor, label2id, train=True, seed=training_args.seed),
         eval_dataset=video_clip_dataset(eval_samples, processor, label2id, train=False) if eval_samples else None,
-        data_collator=collate,
         processing_class=processor,
         compute_metrics=top_k_accuracy,
     )
@@ -135,10 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
         clips, batch_size = data_args.eval_num_clips, training_args.per_device_eval_batch_size
         return multi_clip_accuracy(trainer.model, processor, eval_samples, label2id, clips, batch_size)
 
-    metrics = train_and_evaluate(trainer, training_args, multi_clip if data_args.eval_num_clips > 1 else None)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tasks="video-classification")
-    return metrics
+    extra = multi_clip if data_args.eval_num_clips > 1 else None
+    return train_and_evaluate(trainer, training_args, "video-classification", model_args.model_name_or_path, extra)
 
 
 if __name__ == "__main__":

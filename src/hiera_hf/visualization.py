@@ -32,7 +32,6 @@ from PIL import Image, UnidentifiedImageError
 
 from .configuration_hiera import HieraConfig
 from .modeling_hiera import (
-    HieraBackbone,
     HieraForImageClassification,
     HieraForPreTraining,
     HieraForVideoClassification,
@@ -151,10 +150,8 @@ def _encoder(model: HieraPreTrainedModel) -> HieraModel:
     """The model's encoder (`HieraModel`, which masks only when asked to: an MAE's encoder runs unmasked)."""
     if isinstance(model, HieraModel):
         return model
-    if isinstance(
-        model, (HieraBackbone, HieraForImageClassification, HieraForVideoClassification, HieraForPreTraining)
-    ):
-        return model.hiera
+    if isinstance(model, HieraPreTrainedModel) and isinstance(getattr(model, "hiera", None), HieraModel):
+        return model.hiera  # the classifiers, the backbone and MAE
     raise TypeError(f"Expected a Hiera model from hiera_hf, got {type(model).__name__}.")
 
 

@@ -11,20 +11,15 @@ import datasets
 import evaluate
 import numpy as np
 
+MAP = datasets.Sequence(datasets.Sequence(datasets.Value("int64")))  # (H, W) class ids
+
 
 class MeanIoU(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description="Intersection over union per class, averaged, and pixel accuracy.",
-            citation="",
-            inputs_description="predictions, references: (H, W) class-id maps; num_labels; ignore_index.",
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
-                    "references": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
-                }
-            ),
-        )
+        features = datasets.Features({"predictions": MAP, "references": MAP})
+        inputs = "predictions, references: (H, W) class-id maps; num_labels; ignore_index."
+        description = "Intersection over union per class, averaged, and pixel accuracy."
+        return evaluate.MetricInfo(description=description, citation="", inputs_description=inputs, features=features)
 
     def _compute(self, predictions, references, num_labels, ignore_index=255, label_names=None):
         predictions = np.concatenate([np.asarray(p).ravel() for p in predictions])
