@@ -3,7 +3,8 @@
     accelerate launch ... tests/ddp_probe.py SCRIPT.py [script arguments]     (PROBE_DIR=folder for the records)
 
 Per rank it writes `rank<r>.json` (Trainer's parallel mode, the class of the model Trainer trained, the training
-examples the rank fetched per epoch) and `rank<r>.safetensors` (its final weights).
+examples the rank fetched per epoch, how many parameters are sharded DTensors under FSDP) and, unless sharded,
+`rank<r>.safetensors` (its final weights).
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ def recording_getitem(self, index):
 def recording_train(self, *args, **kwargs):
     result = original_train(self, *args, **kwargs)
     records.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().contiguous() for name, tensor in self.model.state_dict().items()}
-    save_file(state, str(records / f"rank{rank}.safetensors"))
+    sharded = sum(type(p).__name__ == "DTensor" for p in self.model_wrapped.parameters())
+    if not sharded:  # a sharded rank holds slices only: its checkpoint is the sharded one Trainer saved
+        state = {name: tensor.detach().contiguous() for name, tensor in self.model.state_dict().items()}
+        save_file(state, str(records / f"rank{rank}.safetensors"))
     summary = {
+        "sharded_parameters": sharded,
         "parallel_mode": str(self.args.parallel_mode),
         "wrapped_model": type(self.model_wrapped).__name__,
         "fetched": {str(epoch): indices for epoch, indices in fetched.items()},
