@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from transformers import pipeline
 
-from hiera_hf import HieraForImageClassification, HieraImageProcessorPil, fast_model
+from hiera_hf import HieraConfig, HieraForImageClassification, HieraImageProcessorPil, fast_model
 from hiera_hf.inference import cpu_has_native_bf16, resolve_mode
 
 
@@ -58,3 +58,27 @@ def test_auto_follows_the_cpu(monkeypatch):
     with pytest.raises(ValueError, match="mode must be one of auto, bf16, fp32"):
         resolve_mode("int4")
     assert isinstance(cpu_has_native_bf16(), bool)
+
+
+@pytest.mark.parametrize("mode", ["fp32", "bf16"])
+def test_compiled_weights_are_frozen(mode):
+    """Freezing packs every Linear into oneDNN/MKL (bias and GELU fused); unfrozen, Linear stays `addmm` with a bias
+    copy (what `compile(options={"freezing": True})` gives: pytorch/pytorch#139272)."""
+    from torch.profiler import profile
+
+    config = HieraConfig.from_preset("hiera_tiny_224", depths=(1, 1, 1, 1), image_size=(64, 64), num_labels=3)
+    model = fast_model(HieraForImageClassification(config), mode=mode)
+    with torch.inference_mode():
+        model(torch.randn(2, 3, 64, 64, dtype=model.dtype))
+        pixels = torch.randn(3, 3, 64, 64, dtype=model.dtype)  # another batch size: a recompile stays packed
+        model(pixels)
+        with profile() as profiler:
+            model(pixels)
+    kernels = {event.key for event in profiler.key_averages()}
+    packed = {"fp32": "mkl::_mkl_linear", "bf16": "mkldnn::_linear_pointwise"}[mode]
+    assert packed in kernels and "aten::addmm" not in kernels, sorted(k for k in kernels if "::" in k)
+
+
+def test_bad_model_gets_a_type_error():
+    with pytest.raises(TypeError, match="fast_model takes a Hiera model, or a folder or Hub id, got int"):
+        fast_model(42)

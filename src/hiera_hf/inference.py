@@ -5,18 +5,21 @@
 
 `mode="auto"` runs in bfloat16 where the CPU computes bfloat16 natively (AMX or AVX512-BF16: 2.8-4.6x fp32 on the
 CPUs measured) and in float32 elsewhere (on a CPU without them bf16 ran at 0.63x fp32); on a GPU, bfloat16.
-`compile=True` compiles the model in place with Inductor and its `freezing` option (weights folded into the
-graph as constants: another 1.3-1.7x in bf16 on CPU; the first call of each input shape compiles, about 20 s for
-Hiera-B). The measurements and the modes that lose here (int8) are in benchmarks/README.md.
+`compile=True` compiles the forward with Inductor and its `freezing` (weights folded into the graph as constants,
+so bias and GELU fuse into oneDNN's packed GEMMs: 1.3x compiling without it in bf16 on CPU; the first call of each
+input shape compiles, about 20 s for Hiera-B). The measurements and the modes that lose here are in
+benchmarks/README.md.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
 
 MODES = ("auto", "bf16", "fp32")
+RECOMPILE_LIMIT = 64  # compiled (model, input shape) pairs per process that fast_model keeps
 
 
 def cpu_has_native_bf16() -> bool:
@@ -45,9 +48,9 @@ def resolve_mode(mode: str, device: str | torch.device = "cpu") -> str:
 
 def fast_model(model, mode: str = "auto", compile: bool = True, device: str | torch.device = "cpu"):
     """`model` (a loaded Hiera model, or a folder, Hub id or official layout its saved class loads from) in eval
-    mode, in the dtype `mode` chooses, compiled in place when `compile` (so it stays a `HieraFor...` model:
-    pipelines, `.config`, saving all work). Run it under `torch.inference_mode()` (pipelines do): Inductor's
-    freezing applies to calls without gradients."""
+    mode, in the dtype `mode` chooses, its forward compiled when `compile` (it stays a `HieraFor...` model:
+    pipelines, `.config`, saving all work). Run it under `torch.inference_mode()` or `no_grad` (pipelines do):
+    freezing applies to calls without gradients, and reads the weights once: reload rather than change them."""
     from .configuration_hiera import HieraConfig
     from .modeling_hiera import hiera_class_for, saved_task
 
@@ -55,10 +58,33 @@ def fast_model(model, mode: str = "auto", compile: bool = True, device: str | to
     if isinstance(model, (str, Path)):
         config = HieraConfig.from_pretrained(model)
         model = hiera_class_for(config, saved_task(config)).from_pretrained(model, dtype=dtype)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"fast_model takes a Hiera model, or a folder or Hub id, got {type(model).__name__}.")
     model = model.to(device=device, dtype=dtype).eval()
     if compile:
-        model.compile(options={"freezing": True})
+        model.forward = frozen_compiled(model.forward)
     return model
 
 
-__all__ = ["MODES", "cpu_has_native_bf16", "fast_model", "resolve_mode"]
+def frozen_compiled(function):
+    """`torch.compile(function)` run with Inductor's freezing. The flag must be set while Dynamo traces, which reads
+    it to lift the parameters as constants: `compile(options={"freezing": True})` leaves the weights unfrozen
+    (pytorch/pytorch#139272; Linear stays `addmm` with a bias copy, 1.3x slower in bf16 on CPU)."""
+    import torch._dynamo.config as dynamo_config
+    import torch._inductor.config as inductor_config
+
+    # Static shapes: a second input shape would otherwise recompile with a dynamic batch, and Inductor packs fp32
+    # Linear into MKL only at a known batch size. Each new shape compiles once.
+    compiled = torch.compile(function, dynamic=False)
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        # Every model's forward runs through one code object (Transformers' output-capturing wrapper), whose Dynamo
+        # cache holds 8 entries by default: a few models and shapes later, calls would silently run eagerly.
+        with inductor_config.patch(freezing=True), dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT):
+            return compiled(*args, **kwargs)
+
+    return call
+
+
+__all__ = ["MODES", "cpu_has_native_bf16", "fast_model", "frozen_compiled", "resolve_mode"]
