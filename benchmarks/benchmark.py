@@ -15,9 +15,16 @@ gradient checkpointing), `mae` (MAE pre-training step vs the official MAE model)
 int8 against PyTorch, CPU; not in the default set: `--sections deploy`), `dense` (the four-stage backbone at
 --dense-sizes against timm's `features_only` Hiera and the official `return_intermediates`, and the memory of a
 backbone training step at the largest size with and without gradient checkpointing; not in the default set),
-`video-input` (the video processor on 640x360 H.264 clips of `--video-input-seconds`: one view, 15 views, against
+`cpu-best` (every peer at each of its CPU modes: fp32, bf16 autocast, bf16 weights, compiled fp32 and bf16 with
+Inductor's freezing; ours also through `hiera_hf.fast_model`; at batch --batch-size and 1, video at 1; then the
+share of our best mode's time spent in the GEMMs; not in the default set), `video-input` (the video processor on
+640x360 H.264 clips of `--video-input-seconds`: one view, 15 views, against
 Transformers' `load_video` with the same frames and against decoding every frame; time and peak memory, each case in
-a fresh process per round; not in the default set).
+a fresh process per round; not in the default set), `gpu` (for `--device cuda --dtype bf16`: Hiera-B images at
+--batch-size in every implementation, eager and compiled, beside ViT-B/16 (Transformers SDPA, timm), with the
+targets, the kernel profiles, the card's measured matmul peak and the fraction of it Hiera-B reaches; a training
+step with peak memory; video Hiera-B against the official; the other `--gpu-archs`; `benchmarks/gpu_check.sh` runs
+it; not in the default set).
 Results: a markdown table and a PNG plot in `--output-dir` (default `benchmarks/results/`).
 
 Training memory is measured per peer in a subprocess of its own, over one step (forward, backward, AdamW) at
@@ -57,6 +64,7 @@ class Peer:
     ours: bool = False
     run: Callable | None = None  # (model, pixels) -> output; default model(pixels)
     times: list[float] = field(default_factory=list)
+    context: bool = False  # shown for context (ViT-B/16), not a peer to beat
 
 
 # ---- models with the same weights ---------------------------------------------------------------------------
@@ -152,6 +160,31 @@ def saved_activation_bytes(step: Callable) -> int:
     return sum(seen.values())
 
 
+def timed_batches(args, peers, config, batch_sizes, section: str, device=None, dtype=None, after=None) -> list[dict]:
+    """Time `peers` interleaved at each batch size (inference mode) on random pixels, given to ours as `(B, T, C, H,
+    W)` and to the others in the official `(B, C, T, H, W)` for video; rows per batch size, in a section named
+    `section.format(metric="throughput" or "latency")`. `after(rows, make_call)` runs after each batch size."""
+    rows, video = [], config.is_video
+    for batch_size in batch_sizes:
+        pixels = torch.randn(batch_size, 3, *config.input_size, device=device, dtype=dtype)  # official layout
+        ours_pixels = pixels.transpose(1, 2) if video else pixels
+
+        def make_call(peer, pixels=pixels, ours_pixels=ours_pixels):
+            inputs = ours_pixels if peer.ours else pixels
+            return (lambda: peer.run(peer.model, inputs)) if peer.run else (lambda: peer.model(inputs))
+
+        for peer in peers:
+            peer.times = []
+        with torch.inference_mode():
+            interleaved(peers, make_call, device or torch.device("cpu"), args.rounds, args.iterations)
+        metric = "throughput" if batch_size > 1 else "latency"
+        batch_rows = summarise(peers, section.format(metric=metric), batch_size, "clips/s" if video else "images/s")
+        if after is not None:
+            after(batch_rows, make_call)
+        rows += batch_rows
+    return rows
+
+
 # ---- sections -----------------------------------------------------------------------------------------------
 
 
@@ -175,24 +208,192 @@ def inference_section(args, device, dtype, video: bool) -> list[dict]:
         if "official" in peer.name:
             peer.model.head.train()  # its head adds a softmax in eval mode; compare like for like
 
-    rows = []
-    size = config.input_size
-    throughput_batch = args.video_batch_size if video else args.batch_size
-    for batch_size, metric in ((throughput_batch, "throughput"), (1, "latency")):
-        pixels = torch.randn(batch_size, 3, *size, device=device, dtype=dtype)  # official layout
-        ours_pixels = pixels.transpose(1, 2) if video else pixels
-
-        def make_call(peer, pixels=pixels, ours_pixels=ours_pixels):
-            inputs = ours_pixels if peer.ours else pixels
-            return lambda: peer.model(inputs)
-
-        for peer in peers:
-            peer.times = []
-        with torch.inference_mode():
-            interleaved(peers, make_call, device, args.rounds, args.iterations)
-        rows += summarise(peers, f"{name} inference {metric}", batch_size, "clips/s" if video else "images/s")
+    batch_sizes = (args.video_batch_size if video else args.batch_size, 1)
+    rows = timed_batches(args, peers, config, batch_sizes, f"{name} inference {{metric}}", device, dtype)
     torch._dynamo.reset()  # drop the compiled model (dynamo's caches keep it alive otherwise)
     return rows
+
+
+def vit_base(quick: bool):
+    """ViT-B/16 (Transformers, SDPA), random weights: the context for Hiera-B's speed."""
+    import transformers
+
+    config = transformers.ViTConfig(num_labels=1000, attn_implementation="sdpa")
+    if quick:
+        config = transformers.ViTConfig(num_labels=1000, num_hidden_layers=1, image_size=64, hidden_size=96,
+                                        num_attention_heads=2, intermediate_size=192)  # fmt: skip
+    torch.manual_seed(0)
+    return transformers.ViTForImageClassification(config).eval()
+
+
+def _call_with(model, autocast: bool):
+    """`model(pixels)` under bf16 autocast or not."""
+
+    def call(pixels):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            return model(pixels)
+
+    return call
+
+
+def cpu_best_peers(args, video: bool) -> list[Peer]:
+    """Every peer at each mode it runs: fp32 eager, bf16 autocast, bf16 weights (`dtype=`), and compiled with
+    Inductor's freezing in fp32 and bf16; ours also through `hiera_hf.fast_model` (its auto choice), ONNX Runtime
+    (fp32, dynamic int8) and PT2E int8 compiled by Inductor (torchao's X86 quantizer)."""
+    import copy
+
+    from hiera_hf import fast_model
+    from hiera_hf.inference import frozen_compiled
+
+    config = make_config(args.arch, video, False, args.quick)
+    official = official_from_config(config)
+    ours = from_official(official, config)
+    official.head.train()  # its head adds a softmax in eval mode; compare like for like
+    bases = {"hiera_hf": ours, "official hiera": official}
+    if not video:
+        bases["timm"] = timm_from_official(args.arch, config, official).eval()
+        bases["transformers built-in"] = builtin_from_ours(ours).eval()
+        bases["ViT-B/16 (transformers, SDPA)"] = vit_base(args.quick)
+    peers = []
+    for name, base in bases.items():
+        kinds = {"ours": name == "hiera_hf", "context": name.startswith("ViT")}
+        bf16 = copy.deepcopy(base).to(torch.bfloat16)
+        peers += [
+            Peer(f"{name} fp32", base, **kinds),
+            Peer(f"{name} bf16 autocast", base, run=lambda m, x: _call_with(m, True)(x), **kinds),
+            Peer(f"{name} bf16 weights", bf16, run=lambda m, x: m(x.to(torch.bfloat16)), **kinds),
+        ]
+        if not args.no_compile:  # Inductor with freezing, as fast_model compiles
+            for label, module in (
+                ("compiled fp32", copy.deepcopy(base)),
+                ("compiled bf16 weights", copy.deepcopy(bf16)),
+            ):
+                forward = frozen_compiled(module.forward)
+                run = lambda m, x, forward=forward: forward(x.to(next(m.parameters()).dtype))  # noqa: E731
+                peers.append(Peer(f"{name} {label}", module, run=run, **kinds))
+    if not args.no_compile:
+        fast = fast_model(copy.deepcopy(ours))
+        peers.append(Peer("hiera_hf fast_model() (auto)", fast, ours=True, run=lambda m, x: m(x.to(m.dtype))))
+    if not video:
+        peers += int8_peers(args, ours, config)
+    return peers
+
+
+def int8_peers(args, ours, config) -> list[Peer]:
+    """`exported_cpu_routes` of our model as peers, calibrated on random input."""
+    example = torch.randn(args.batch_size, 3, *config.image_size)
+    routes = exported_cpu_routes(ours, example, [example], compile_int8=not args.no_compile)
+    return [Peer(f"hiera_hf {name}", route, ours=True, run=lambda r, x: r(x)) for name, route in routes.items()]
+
+
+def exported_cpu_routes(model, example: torch.Tensor, calibration: list[torch.Tensor], compile_int8: bool = True):
+    """Our classifier through `transformers.exporters` on the CPU, `{name: call(pixels) -> logits or output}`, for
+    each route whose packages are here (the others are named on stderr): ONNX Runtime dynamic int8 (the export's);
+    PT2E int8 (torchao's X86InductorQuantizer, static, calibrated on `calibration`) compiled by Inductor, its other
+    ops in bf16 autocast; OpenVINO in bf16 and in int8 (NNCF, calibrated likewise)."""
+    import tempfile
+
+    from transformers.exporters import DynamoConfig, DynamoExporter, ExportFormat
+
+    from hiera_hf.export import dynamic_shapes
+
+    routes, threads, axes = {}, torch.get_num_threads(), dynamic_shapes(model.config, "classification")
+    sample, samples = {"pixel_values": example}, [{"pixel_values": batch} for batch in calibration]
+    try:
+        from onnxruntime.quantization import QuantType
+        from transformers.exporters import OnnxExporter, OnnxRuntimeDynamicConfig, OnnxRuntimeQuantizer
+
+        from hiera_hf.export import export_onnx, onnx_session
+
+        program = export_onnx(model, example[:2], "classification").program
+        quantizer = OnnxRuntimeQuantizer(OnnxRuntimeDynamicConfig(weight_type=QuantType.QInt8))
+        with tempfile.TemporaryDirectory(prefix="hiera-cpu-routes-") as folder:  # a session holds its model
+            path = Path(folder) / "int8.onnx"
+            OnnxExporter.save_program(quantizer.quantize(program, sample, ExportFormat.ONNX), path)
+            session = onnx_session(path, threads=threads)
+        routes["ONNX Runtime int8 (dynamic)"] = lambda x: torch.from_numpy(
+            session.run(None, {"pixel_values": x.numpy()})[0]
+        )
+    except ImportError as error:
+        print(f"no ONNX Runtime int8 ({error})", file=sys.stderr)
+    if compile_int8:
+        try:
+            import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
+            from transformers.exporters import PT2EQuantizer
+
+            x86_quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
+            quantizer = PT2EQuantizer(x86_quantizer, calibration_dataset=samples)
+            config = DynamoConfig(dynamic_shapes=axes, quantizer=quantizer)
+            compiled = torch.compile(DynamoExporter().export(model, sample, config=config).program.module())
+            _run_pt2e(compiled, example)  # compiles now: a route Inductor cannot lower is reported, not fatal
+            routes["PT2E int8 compiled, bf16 autocast"] = lambda x: _run_pt2e(compiled, x)
+        except Exception as error:  # ImportError, or Inductor's lowering errors (printed: the report says why)
+            print(f"no PT2E int8 ({type(error).__name__}: {str(error)[:300]})", file=sys.stderr)
+    try:
+        import nncf  # noqa: F401  (NNCFOpenVINOQuantizer's)
+        import openvino  # noqa: F401
+        from transformers.exporters import NNCFOpenVINOQuantizer, OpenVINOConfig, OpenVINOExporter
+
+        for label, quantizer in (("bf16", None), ("int8 (NNCF)", NNCFOpenVINOQuantizer(calibration_dataset=samples))):
+            config = OpenVINOConfig(dynamic_shapes=axes, quantizer=quantizer)
+            exported = OpenVINOExporter().export(model, sample, config=config)
+            exported.to("cpu", config={"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": threads})
+            routes[f"OpenVINO {label}"] = lambda x, exported=exported: exported(pixel_values=x)
+    except ImportError as error:
+        print(f"no OpenVINO ({error})", file=sys.stderr)
+    return routes
+
+
+def _run_pt2e(model, pixels):
+    # Inductor lowers the int8 weight prepacking only with freezing set globally (compile's options={"freezing"}
+    # fails: "qlinear_prepack is not an OpOverload"), and not under inference mode: no_grad instead.
+    import torch._inductor.config as inductor_config
+
+    with torch.inference_mode(False), torch.no_grad(), inductor_config.patch(freezing=True):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(pixel_values=pixels)
+
+
+def cpu_best_section(args, video: bool) -> list[dict]:
+    """`cpu_best_peers` at batch --batch-size and 1 (video: 1), interleaved in this process; then the profile of our
+    fastest mode: the share of its time in the matrix multiplications (the GEMMs every implementation runs alike)."""
+    config = make_config(args.arch, video, False, args.quick)
+    name = preset_name(args.arch, video)
+    peers = cpu_best_peers(args, video)
+
+    def add_gemm_share(rows, make_call):
+        # The profiler sees PyTorch's kernels only: the share is that of our fastest PyTorch mode.
+        in_torch = [p for p in peers if p.ours and isinstance(p.model, torch.nn.Module)]
+        fastest = min(in_torch, key=lambda p: statistics.median(p.times))
+        with torch.inference_mode():
+            rows[0]["gemm_fraction_of_our_best"] = gemm_fraction(make_call(fastest))
+        rows[0]["our_best"] = fastest.name
+
+    batch_sizes = (1,) if video else (args.batch_size, 1)
+    rows = timed_batches(args, peers, config, batch_sizes, f"{name} CPU modes, {{metric}}", after=add_gemm_share)
+    torch._dynamo.reset()
+    return rows
+
+
+GEMM_KERNELS = ("linear", "addmm", "mm", "bmm", "matmul", "qlinear", "gemm")
+
+
+def gemm_fraction(call) -> float:
+    """The share of `call()`'s CPU time spent in matrix-multiplication kernels (torch.profiler, self time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    call()
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(2):
+            call()
+    events = profiler.key_averages()
+    total = sum(event.self_cpu_time_total for event in events)
+    gemms = sum(
+        event.self_cpu_time_total
+        for event in events
+        if any(kernel in event.key.lower().split("::")[-1] for kernel in GEMM_KERNELS) and "attention" not in event.key
+    )
+    return gemms / total if total else 0.0
 
 
 def deploy_section(args, video: bool) -> list[dict]:
@@ -200,9 +401,10 @@ def deploy_section(args, video: bool) -> list[dict]:
     against our PyTorch eager model and the PyTorch peers, CPU fp32, interleaved, at batch 8 and 1 (video: 1)."""
     import tempfile
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType
+    from transformers.exporters import ExportFormat, OnnxExporter, OnnxRuntimeDynamicConfig, OnnxRuntimeQuantizer
 
-    from hiera_hf.export import ExportableHiera, export_onnx, onnx_session
+    from hiera_hf.export import export_onnx, onnx_session
 
     config = make_config(args.arch, video, False, args.quick)
     name, official = preset_name(args.arch, video), official_from_config(config)
@@ -212,31 +414,19 @@ def deploy_section(args, video: bool) -> list[dict]:
     if not video:
         peers.append(Peer("timm", timm_from_official(args.arch, config, official).eval()))
         peers.append(Peer("transformers built-in", builtin_from_ours(ours).eval()))
-    folder = Path(tempfile.mkdtemp(prefix="hiera-deploy-"))
     frames = (config.num_frames,) if video else ()
-    export_onnx(
-        ExportableHiera(ours, "classification"), torch.randn(2, *frames, 3, *config.image_size), folder / "fp32.onnx"
-    )
-    quantize_dynamic(str(folder / "fp32.onnx"), str(folder / "int8.onnx"), weight_type=QuantType.QInt8)
-    for file, label in (("fp32.onnx", "ONNX Runtime fp32"), ("int8.onnx", "ONNX Runtime int8 (dynamic)")):
-        session = onnx_session(folder / file, threads=torch.get_num_threads())
-        peers.insert(1, Peer(label, session, ours=True, run=lambda s, x: s.run(None, {"pixel_values": x.numpy()})))
-    rows = []
-    for batch_size in (1,) if video else (args.batch_size, 1):
-        pixels = torch.randn(batch_size, 3, *config.input_size)  # official layout
-        ours_pixels = pixels.transpose(1, 2) if video else pixels
-
-        def make_call(peer, pixels=pixels, ours_pixels=ours_pixels):
-            inputs = ours_pixels if peer.ours else pixels
-            return (lambda: peer.run(peer.model, inputs)) if peer.run else (lambda: peer.model(inputs))
-
-        for peer in peers:
-            peer.times = []
-        with torch.inference_mode():
-            interleaved(peers, make_call, torch.device("cpu"), args.rounds, args.iterations)
-        metric = "throughput" if batch_size > 1 else "latency"
-        rows += summarise(peers, f"{name} deploy {metric} (CPU)", batch_size, "clips/s" if video else "images/s")
-    return rows
+    example = torch.randn(2, *frames, 3, *config.image_size)
+    program = export_onnx(ours, example, "classification").program
+    quantizer = OnnxRuntimeQuantizer(OnnxRuntimeDynamicConfig(weight_type=QuantType.QInt8))
+    int8 = quantizer.quantize(program, {"pixel_values": example}, ExportFormat.ONNX)
+    with tempfile.TemporaryDirectory(prefix="hiera-deploy-") as folder:  # a session holds its model once made
+        for graph, label in ((program, "ONNX Runtime fp32"), (int8, "ONNX Runtime int8 (dynamic)")):
+            OnnxExporter.save_program(graph, Path(folder) / f"{len(peers)}.onnx")
+            session = onnx_session(Path(folder) / f"{len(peers)}.onnx", threads=torch.get_num_threads())
+            run = lambda s, x: s.run(None, {"pixel_values": x.numpy()})  # noqa: E731
+            peers.insert(1, Peer(label, session, ours=True, run=run))
+    batch_sizes = (1,) if video else (args.batch_size, 1)
+    return timed_batches(args, peers, config, batch_sizes, f"{name} deploy {{metric}} (CPU)")
 
 
 def dense_section(args, device, dtype) -> list[dict]:
@@ -358,7 +548,7 @@ def build_training_peer(args, name: str):
     if kind == "builtin":
         return builtin_from_ours(ours)
     if kind == "ours_checkpointed":
-        ours.gradient_checkpointing_enable()
+        getattr(ours, "activation_checkpointing_enable", ours.gradient_checkpointing_enable)()  # the 5.23 name
     return ours
 
 
@@ -374,7 +564,7 @@ def build_dense_peer(args, name: str):
     torch.manual_seed(0)
     model = HieraBackbone(config)
     if name.endswith("gradient checkpointing"):
-        model.gradient_checkpointing_enable()
+        getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)()
     pixels = torch.randn(1, 3, size, size)
     return model, pixels, lambda output: sum(feature_map.square().mean() for feature_map in output.feature_maps)
 
@@ -576,7 +766,8 @@ def mae_section(args, device, dtype, video: bool) -> list[dict]:
 
 def summarise(peers: list[Peer], section: str, batch_size: int, unit: str) -> list[dict]:
     medians = {peer.name: statistics.median(peer.times) for peer in peers}
-    best_peer = min((t for p, t in medians.items() if not _is_ours(peers, p)), default=None)
+    rivals = {peer.name for peer in peers if not peer.ours and not peer.context}
+    best_peer = min((t for p, t in medians.items() if p in rivals), default=None)
     rows = []
     for peer in peers:
         median = medians[peer.name]
@@ -599,6 +790,288 @@ def _is_ours(peers, name):
     return next(p for p in peers if p.name == name).ours
 
 
+# ---- GPU: Hiera-B against ViT-B/16 and the Hiera peers ---------------------------------------------------------
+
+HIERA_B_GFLOP = 18.75  # per 224x224 image: 9.4 GMACs (the paper's table; facebookresearch/hiera#40)
+
+
+class Budget:
+    """A wall-clock budget for the GPU section: a case that would start after it is skipped and reported."""
+
+    def __init__(self, seconds: float | None):
+        self.deadline = time.monotonic() + seconds if seconds else None
+        self.skipped: list[str] = []
+
+    def allows(self, case: str) -> bool:
+        if self.deadline is None or time.monotonic() < self.deadline:
+            return True
+        self.skipped.append(case)
+        return False
+
+
+def matmul_peak_tflops(device, dtype, size: int = 8192) -> float:
+    """The card's measured dense matrix-product rate: size^3 products on random data, median of 10 after 3."""
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    seconds = statistics.median(time_call(lambda: a @ b, device, 1) for _ in range(10))
+    return 2 * size**3 / seconds / 1e12
+
+
+def timm_vit_base(quick: bool):
+    import timm
+
+    torch.manual_seed(0)
+    small = {"img_size": 64, "depth": 1, "embed_dim": 96, "num_heads": 2} if quick else {}
+    return timm.create_model("vit_base_patch16_224", pretrained=False, **small).eval()
+
+
+def image_peers(args, arch: str, full: bool) -> list[Peer]:
+    """Hiera `arch` in every implementation, eager and (unless --no-compile) compiled; `full`: all peers compiled
+    and ViT-B/16 (Transformers SDPA and timm) beside them, else ours and timm's compiled only."""
+    config = make_config(arch, False, False, args.quick)
+    official = official_from_config(config)
+    ours = from_official(official, config)
+    bases = {
+        f"hiera_hf Hiera-{arch}": (ours, {"ours": True}),
+        f"official Hiera-{arch}": (official, {}),
+        f"timm Hiera-{arch}": (timm_from_official(arch, config, official), {}),
+        f"transformers built-in Hiera-{arch}": (builtin_from_ours(ours), {}),
+    }
+    if full:
+        bases["ViT-B/16 (transformers, SDPA)"] = (vit_base(args.quick), {"context": True})
+        bases["ViT-B/16 (timm)"] = (timm_vit_base(args.quick), {"context": True})
+    peers = []
+    for name, (model, kinds) in bases.items():
+        model = model.eval().to(args.device, DTYPES[args.dtype])
+        if name.startswith("official"):
+            model.head.train()  # its head adds a softmax in eval mode; compare like for like
+        peers.append(Peer(f"{name} eager", model, **kinds))
+        if not args.no_compile and (full or name.startswith(("hiera_hf", "timm"))):
+            peers.append(Peer(f"{name} compiled", torch.compile(model), **kinds))
+    return peers
+
+
+def warm_or_drop(peers: list[Peer], make_call, failures: dict) -> list[Peer]:
+    """Run each peer twice (compiling it); a peer that fails is reported in `failures`, not fatal."""
+    kept = []
+    for peer in peers:
+        try:
+            call = make_call(peer)
+            for _ in range(2):
+                call()
+            kept.append(peer)
+        except Exception as error:  # a compile or kernel error of one peer must not lose the whole run
+            failures[peer.name] = f"{type(error).__name__}: {str(error)[:300]}"
+    return kept
+
+
+def kernel_profile(call, device, top: int = 12) -> list[dict]:
+    """The kernels `call()` spends its time in (torch.profiler, self device time, 3 calls): name, ms per call,
+    share of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
+    call()
+    synchronize(device)
+    with profile(activities=[activity]) as profiler:
+        for _ in range(3):
+            call()
+        synchronize(device)
+    attribute = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = [(event.key, getattr(event, attribute)) for event in profiler.key_averages()]
+    total = sum(time for _, time in events) or 1.0
+    events.sort(key=lambda event: -event[1])
+    return [{"kernel": key[:90], "ms_per_call": time / 3 / 1e3, "share": time / total} for key, time in events[:top]]
+
+
+def flops_per_image(model, pixels) -> float:
+    """Floating-point operations of one forward pass on `pixels` (one image), as FlopCounterMode counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(pixels)
+    return counter.get_total_flops()
+
+
+def table_row(section: str, header: list[str], body: list[list]) -> dict:
+    """A row the report prints as its own table (profiles, targets) and the plot leaves out."""
+    return {"section": section, "table": {"header": header, "rows": body}}
+
+
+def gpu_section(args, device, dtype, save: Callable[[list[dict]], None]) -> list[dict]:
+    """Images in bf16 at --batch-size: Hiera-B (every peer eager and compiled, ViT-B/16 beside them), its kernel
+    profile and ViT-B's, the card's matmul peak and the fraction of it Hiera-B reaches, a training step
+    (AMP, AdamW) with its peak memory, video Hiera-B 16x224 at --video-batch-size, then the other --gpu-archs;
+    cases past --time-budget are skipped and listed. `save(rows)` after each case: a run stopped by its time limit
+    keeps what it measured."""
+    budget, failures, rows = Budget(args.time_budget), {}, []
+    unit = "images/s"
+
+    def measure(peers, pixels, section, batch_size, unit=unit, layout=lambda peer, x: x):
+        def make_call(peer):
+            inputs = layout(peer, pixels)
+            return (lambda: peer.run(peer.model, inputs)) if peer.run else (lambda: peer.model(inputs))
+
+        with torch.inference_mode():
+            peers = warm_or_drop(peers, make_call, failures)
+            interleaved(peers, make_call, device, args.rounds, args.iterations, warmup=1)
+        return peers, make_call, summarise(peers, section, batch_size, unit)
+
+    def fastest(peers, predicate):
+        chosen = [peer for peer in peers if predicate(peer)]
+        return min(chosen, key=lambda peer: statistics.median(peer.times)) if chosen else None
+
+    base = "base"  # the architecture the targets are about (--quick: its tiny depths)
+    pixels = torch.randn(args.batch_size, 3, *make_config(base, False, False, args.quick).image_size)
+    pixels = pixels.to(device, dtype)
+    peers, make_call, section_rows = measure(
+        image_peers(args, base, full=True), pixels, f"Hiera-{base} images", args.batch_size
+    )
+    rows += section_rows
+    best = {
+        label: fastest(peers, lambda peer, prefix=prefix: peer.name.startswith(prefix))
+        for label, prefix in (
+            ("hiera_hf", "hiera_hf"),
+            ("ViT-B/16", "ViT-B/16"),
+            ("timm Hiera", "timm"),
+            ("built-in", "transformers built-in"),
+            ("official", "official"),
+        )
+    }
+    rate = {label: args.batch_size / statistics.median(peer.times) for label, peer in best.items() if peer}
+    targets = [("ViT-B/16", 1.5), ("timm Hiera", 1.3), ("built-in", 2.0), ("official", None)]
+    if "hiera_hf" in rate:
+        body = []
+        for label, goal in targets:
+            if label in rate:
+                ratio = rate["hiera_hf"] / rate[label]
+                status = "" if goal is None else ("met" if ratio >= goal else "**missed**")
+                goal_text = "" if goal is None else f">= {goal}x"
+                body.append(
+                    [f"hiera_hf best vs {label} best ({best[label].name})", f"{ratio:.2f}x", goal_text, status]
+                )
+        rows.append(
+            table_row(f"Hiera-{base} targets (best of eager and compiled each)", ["case", "ratio", "target", ""], body)
+        )
+        for label in ("hiera_hf", "ViT-B/16"):
+            if best[label] is not None:
+                kernels = kernel_profile(make_call(best[label]), device)
+                body = [[k["kernel"], f"{k['ms_per_call']:.2f}", f"{k['share']:.0%}"] for k in kernels]
+                title = f"kernel profile: {best[label].name}, batch {args.batch_size}"
+                rows.append(table_row(title, ["kernel", "ms per call", "share"], body))
+    best_candidates = peers
+    save(rows)
+
+    if budget.allows("matmul peak"):
+        size = 512 if args.quick else 8192
+        peak = matmul_peak_tflops(device, dtype, size)
+        body = [[f"measured {args.dtype} matrix-product peak ({size}^3, random data)", f"{peak:.1f} TFLOP/s"]]
+        if "hiera_hf" in rate:
+            eager = next(peer for peer in best_candidates if peer.ours and peer.name.endswith("eager"))
+            counted = flops_per_image(eager.model, pixels[:1]) / 1e9
+            for label, gflop in ((f"{HIERA_B_GFLOP} GFLOP per image (9.4 GMACs)", HIERA_B_GFLOP),
+                                 (f"{counted:.2f} GFLOP per image (counted, FlopCounterMode)", counted)):  # fmt: skip
+                achieved = rate["hiera_hf"] * gflop / 1e3
+                body += [
+                    [f"Hiera-{base} at {rate['hiera_hf']:.0f} images/s x {label}", f"{achieved:.1f} TFLOP/s"],
+                    ["fraction of the measured peak", f"{achieved / peak:.1%}"],
+                ]
+        rows.append(table_row("matmul peak", ["", ""], body))
+        save(rows)
+    del best_candidates, peers, make_call
+    gc.collect()
+
+    if budget.allows("training step"):
+        rows += gpu_training(args, device, base)
+        save(rows)
+
+    if budget.allows("video Hiera-B 16x224"):
+        config = make_config(base, True, False, args.quick)
+        official = official_from_config(config)
+        ours = from_official(official, config).eval().to(device, dtype)
+        official = official.eval().to(device, dtype)
+        official.head.train()
+        video_peers = [Peer("hiera_hf eager", ours, ours=True), Peer("official eager", official)]
+        if not args.no_compile:
+            video_peers.insert(1, Peer("hiera_hf compiled", torch.compile(ours), ours=True))
+        clips = torch.randn(args.video_batch_size, 3, *config.input_size, device=device, dtype=dtype)
+        _, _, section_rows = measure(
+            video_peers, clips, f"Hiera-{base} 16x224 video", args.video_batch_size, "clips/s",
+            layout=lambda peer, x: x.transpose(1, 2) if peer.ours else x,
+        )  # fmt: skip
+        rows += section_rows
+        save(rows)
+        del video_peers, ours, official
+        gc.collect()
+
+    for arch in args.gpu_archs:
+        if arch == base or not budget.allows(f"Hiera-{arch} images"):
+            continue
+        pixels = torch.randn(args.batch_size, 3, *make_config(arch, False, False, args.quick).image_size)
+        _, _, section_rows = measure(
+            image_peers(args, arch, full=False), pixels.to(device, dtype), f"Hiera-{arch} images", args.batch_size
+        )
+        rows += section_rows
+        save(rows)
+        gc.collect()
+    torch._dynamo.reset()
+    if failures or budget.skipped:
+        body = [[name, error] for name, error in failures.items()]
+        body += [[case, "skipped: past --time-budget"] for case in budget.skipped]
+        rows.append(table_row("peers that did not run", ["peer or case", "why"], body))
+    return rows
+
+
+def gpu_training(args, device, arch: str) -> list[dict]:
+    """A training step (forward and backward under bf16 autocast, fp32 weights, AdamW) at --train-batch-size,
+    interleaved, and each peer's peak memory over one step above its weights, gradients and AdamW state."""
+    config = make_config(arch, False, False, args.quick)
+    official = official_from_config(config)
+    ours = from_official(official, config)
+    models = {
+        "hiera_hf": ours,
+        "official": official,
+        "timm": timm_from_official(arch, config, official),
+        "transformers built-in": builtin_from_ours(ours),
+    }
+    pixels = torch.randn(args.train_batch_size, 3, *config.image_size, device=device)
+    labels = torch.randint(0, 1000, (args.train_batch_size,), device=device)
+    peers, steps = [], {}
+    for name, model in models.items():
+        model = model.to(device).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step(model=model, optimizer=optimizer):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                output = model(pixels)
+            logits = output.logits if hasattr(output, "logits") else output
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=False)  # gradients stay allocated: the peak is the step's own
+            loss.backward()
+            optimizer.step()
+
+        step()  # allocates the gradients and the AdamW state
+        peers.append(Peer(f"{name} Hiera-{arch}", model, ours=name == "hiera_hf"))
+        steps[peers[-1].name] = step
+    memory = {}
+    for peer in peers:
+        synchronize(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            steps[peer.name]()
+            memory[peer.name] = (torch.cuda.max_memory_allocated() - before) / 2**20
+        else:
+            memory[peer.name] = float("nan")  # CPU: the training section measures memory in fresh processes
+    interleaved(peers, lambda peer: steps[peer.name], device, args.rounds, 1, warmup=1)
+    rows = summarise(peers, f"Hiera-{arch} training step (bf16 autocast, AdamW)", args.train_batch_size, "images/s")
+    for row in rows:
+        row["memory_MB"] = memory[row["peer"]]
+        row["memory_batch"] = args.train_batch_size
+    return rows
+
+
 # ---- report -------------------------------------------------------------------------------------------------
 
 
@@ -615,6 +1088,13 @@ def environment(args, device) -> dict:
         "dtype": args.dtype,
         "threads": torch.get_num_threads(),
     }
+    if device.type == "cuda":
+        import subprocess
+
+        info["cuda"] = torch.version.cuda
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            query = ["nvidia-smi", "--query-gpu=driver_version,memory.total", "--format=csv,noheader"]
+            info["driver"] = subprocess.run(query, capture_output=True, text=True, timeout=30).stdout.strip()
     for package in ("timm", "hiera"):
         with contextlib.suppress(Exception):
             info[package] = __import__(package).__version__ if package == "timm" else _version("hiera-transformer")
@@ -637,6 +1117,12 @@ def markdown(rows: list[dict], env: dict) -> str:
     sections = dict.fromkeys(row["section"] for row in rows)
     for section in sections:
         section_rows = [r for r in rows if r["section"] == section]
+        if "table" in section_rows[0]:  # profiles, targets: a table of its own
+            table = section_rows[0]["table"]
+            lines += [f"## {section}", "", "| " + " | ".join(table["header"]) + " |"]
+            lines += ["|" + "---|" * len(table["header"])]
+            lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in table["rows"]] + [""]
+            continue
         if "peak_MB" in section_rows[0]:  # video input: time and memory per case, load_video as the reference
             lines += [
                 f"## {section}",
@@ -652,7 +1138,17 @@ def markdown(rows: list[dict], env: dict) -> str:
             lines.append("")
             continue
         memory = "memory_MB" in section_rows[0]
-        lines += [f"## {section} (batch {section_rows[0]['batch']}, {env['dtype']})", ""]
+        modes = "gemm_fraction_of_our_best" in section_rows[0]  # cpu-best: the dtype is in each peer's name
+        dtype = "modes as named" if modes else env["dtype"]
+        lines += [f"## {section} (batch {section_rows[0]['batch']}, {dtype})", ""]
+        if modes:
+            first = section_rows[0]
+            share = first["gemm_fraction_of_our_best"]
+            lines += [
+                f"Our fastest PyTorch mode: {first['our_best']}; {share:.0%} of its time is in the matrix "
+                "multiplications (torch.profiler).",
+                "",
+            ]
         batch = section_rows[0].get("memory_batch")
         memory_title = f" training-step peak memory, batch {batch} (MB) | saved activations (MB) |"
         header = "| peer | median time (ms) | rate | ours / fastest peer |" + (memory_title if memory else "")
@@ -660,7 +1156,10 @@ def markdown(rows: list[dict], env: dict) -> str:
         for r in section_rows:
             ratio = f"{r['speedup_vs_fastest_peer']:.3f}x" if r["speedup_vs_fastest_peer"] else ""
             line = f"| {r['peer']} | {r['median_s'] * 1e3:.1f} | {r['rate']:.2f} {r['unit']} | {ratio} |"
-            lines.append(line + (f" {r['memory_MB']:.0f} | {r['saved_activations_MB']:.0f} |" if memory else ""))
+            saved = f"{r['saved_activations_MB']:.0f}" if "saved_activations_MB" in r else ""
+            peak = r.get("memory_MB", float("nan"))
+            peak = f"{peak:.0f}" if peak == peak else "-"  # NaN: not measured
+            lines.append(line + (f" {peak} | {saved} |" if memory else ""))
         lines.append("")
     return "\n".join(lines)
 
@@ -671,7 +1170,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sections = list(dict.fromkeys(row["section"] for row in rows))
+    sections = list(dict.fromkeys(row["section"] for row in rows if "table" not in row))
     figure, axes = plt.subplots(len(sections), 1, figsize=(9, 2.2 + 1.4 * len(sections) * 1.3), squeeze=False)
     for axis, section in zip(axes[:, 0], sections):
         section_rows = [r for r in rows if r["section"] == section]
@@ -713,8 +1212,11 @@ def main(argv: list[str] | None = None) -> int:
         "--full-decode-max", type=float, default=90, help="video input: longest clip to decode in full (memory!)"
     )
     parser.add_argument("--video-input-worker", nargs=2, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--gpu-archs", default="tiny,base,large", help="architectures of the gpu section's images")
+    parser.add_argument("--time-budget", type=float, default=None, help="gpu section: seconds, then skip the rest")
     args = parser.parse_args(argv)
     args.dense_sizes = [int(size) for size in str(args.dense_sizes).split(",")]
+    args.gpu_archs = [arch.strip() for arch in args.gpu_archs.split(",") if arch.strip()]
     args.video_input_seconds = [float(s) if "." in s else int(s) for s in str(args.video_input_seconds).split(",")]
     if args.quick:
         args.rounds, args.iterations = 1, 1
@@ -733,6 +1235,18 @@ def main(argv: list[str] | None = None) -> int:
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     kinds = {"yes": [True], "no": [False], "both": [False, True]}[args.video]
 
+    env = environment(args, device)
+    output = Path(args.output_dir)
+    stem = args.name or f"{args.device}_{args.dtype}_{args.arch}" + ("_quick" if args.quick else "")
+
+    def save(rows: list[dict]) -> str:
+        output.mkdir(parents=True, exist_ok=True)
+        report = markdown(rows, env)
+        (output / f"{stem}.md").write_text(report)
+        (output / f"{stem}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
+        plot(rows, output / f"{stem}.png")
+        return report
+
     rows = []
     for video in kinds:
         if "inference" in sections:
@@ -747,16 +1261,13 @@ def main(argv: list[str] | None = None) -> int:
         rows += dense_section(args, device, dtype)
     if "video-input" in sections:
         rows += video_input_section(args)
+    if "gpu" in sections:
+        rows += gpu_section(args, device, dtype, lambda so_far: save(rows + so_far))
+    if "cpu-best" in sections:
+        for video in kinds:
+            rows += cpu_best_section(args, video)
 
-    env = environment(args, device)
-    output = Path(args.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    stem = args.name or f"{args.device}_{args.dtype}_{args.arch}" + ("_quick" if args.quick else "")
-    report = markdown(rows, env)
-    (output / f"{stem}.md").write_text(report)
-    (output / f"{stem}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
-    plot(rows, output / f"{stem}.png")
-    print(report)
+    print(save(rows))
     return 0
 
 

@@ -10,11 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_benchmark_smoke(tmp_path):
-    command = [sys.executable, str(ROOT / "benchmarks/benchmark.py"), "--quick", "--no-compile"]
+def run_benchmark(tmp_path, *arguments: str, name: str = "cpu_fp32_base_quick") -> tuple[dict, str]:
+    """`benchmark.py --quick ARGUMENTS` into tmp_path: (its JSON report, its markdown)."""
+    command = [sys.executable, str(ROOT / "benchmarks/benchmark.py"), "--quick", *arguments]
     result = subprocess.run(command + ["--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((tmp_path / "cpu_fp32_base_quick.json").read_text())
+    return json.loads((tmp_path / f"{name}.json").read_text()), (tmp_path / f"{name}.md").read_text()
+
+
+def test_benchmark_smoke(tmp_path):
+    report, markdown = run_benchmark(tmp_path, "--no-compile")
     sections = {row["section"] for row in report["rows"]}
     assert sections == {
         "hiera_base_224 inference throughput",
@@ -37,16 +42,12 @@ def test_benchmark_smoke(tmp_path):
     training = [row for row in report["rows"] if row["section"] == "hiera_base_224 training step"]
     assert len(training) == 5 and all(row["memory_MB"] > 0 and row["saved_activations_MB"] > 0 for row in training)
     assert {"torch", "transformers", "device", "threads", "dtype"} <= set(report["environment"])
-    markdown = (tmp_path / "cpu_fp32_base_quick.md").read_text()
     assert "| hiera_hf (SDPA) |" in markdown and "ours / fastest peer" in markdown
     assert (tmp_path / "cpu_fp32_base_quick.png").stat().st_size > 1000
 
 
 def test_benchmark_deploy_smoke(tmp_path):
-    command = [sys.executable, str(ROOT / "benchmarks/benchmark.py"), "--quick", "--sections", "deploy"]
-    result = subprocess.run(command + ["--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = json.loads((tmp_path / "cpu_fp32_base_quick.json").read_text())["rows"]
+    rows = run_benchmark(tmp_path, "--sections", "deploy")[0]["rows"]
     assert {row["section"] for row in rows} == {
         "hiera_base_224 deploy throughput (CPU)",
         "hiera_base_224 deploy latency (CPU)",
@@ -58,18 +59,7 @@ def test_benchmark_deploy_smoke(tmp_path):
 
 
 def test_benchmark_dense_smoke(tmp_path):
-    command = [
-        sys.executable,
-        str(ROOT / "benchmarks/benchmark.py"),
-        "--quick",
-        "--sections",
-        "dense",
-        "--video",
-        "no",
-    ]
-    result = subprocess.run(command + ["--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = json.loads((tmp_path / "cpu_fp32_base_quick.json").read_text())["rows"]
+    rows = run_benchmark(tmp_path, "--sections", "dense", "--video", "no")[0]["rows"]
     assert {row["section"] for row in rows} == {
         "hiera_base backbone 64x64",
         "hiera_base backbone 96x96",
@@ -84,10 +74,62 @@ def test_benchmark_dense_smoke(tmp_path):
 
 
 def test_benchmark_video_input_smoke(tmp_path):
-    command = [sys.executable, str(ROOT / "benchmarks/benchmark.py"), "--quick", "--sections", "video-input"]
-    result = subprocess.run(command + ["--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = json.loads((tmp_path / "cpu_fp32_base_quick.json").read_text())["rows"]
+    report, markdown = run_benchmark(tmp_path, "--sections", "video-input")
+    rows = report["rows"]
     assert {row["section"] for row in rows} == {f"video input: {s} s of 160x96 H.264 at 30 fps" for s in (3, 6)}
     assert len(rows) == 2 * 4 and all(row["median_s"] > 0 and row["peak_MB"] > 0 for row in rows)
-    assert "time / load_video's" in (tmp_path / "cpu_fp32_base_quick.md").read_text()
+    assert "time / load_video's" in markdown
+
+
+def test_benchmark_cpu_best_smoke(tmp_path):
+    """Every peer at each CPU mode, the int8 routes whose packages are here, and our best mode's GEMM share."""
+    rows = run_benchmark(tmp_path, "--sections", "cpu-best", "--no-compile", "--video", "no")[0]["rows"]
+    sections = {row["section"] for row in rows}
+    assert sections == {"hiera_base_224 CPU modes, throughput", "hiera_base_224 CPU modes, latency"}
+    peers = {row["peer"] for row in rows}
+    for name in ("hiera_hf", "official hiera", "timm", "transformers built-in", "ViT-B/16 (transformers, SDPA)"):
+        assert {f"{name} fp32", f"{name} bf16 autocast", f"{name} bf16 weights"} <= peers, name
+    assert "hiera_hf ONNX Runtime int8 (dynamic)" in peers  # onnxruntime is a test dependency
+    assert all(row["rate"] > 0 for row in rows)
+    firsts = [row for row in rows if "gemm_fraction_of_our_best" in row]
+    assert len(firsts) == 2 and all(0 < row["gemm_fraction_of_our_best"] < 1 for row in firsts)
+    assert all(row["our_best"].startswith("hiera_hf") for row in firsts)
+    for section in sections:  # ViT-B/16 is context: "ours / fastest peer" counts the Hiera peers alone
+        section_rows = [row for row in rows if row["section"] == section]
+        rivals = ("official", "timm", "transformers built-in")
+        fastest = min(row["median_s"] for row in section_rows if row["peer"].startswith(rivals))
+        for row in section_rows:
+            assert abs(row["speedup_vs_fastest_peer"] - fastest / row["median_s"]) < 1e-9, row
+
+
+def test_benchmark_gpu_section_dry_run(tmp_path):
+    """The GPU section's code on the CPU (benchmarks/gpu_check.sh runs it with --device cuda): every case, the
+    targets, both kernel profiles and the matmul peak are reported, so the one device run cannot fail on them."""
+    arguments = ("--sections", "gpu", "--dtype", "bf16", "--no-compile", "--gpu-archs", "tiny,base", "--name", "gpu")
+    report, markdown = run_benchmark(tmp_path, *arguments, name="gpu")
+    rows = report["rows"]
+    sections = {row["section"] for row in rows}
+    assert {
+        "Hiera-base images",
+        "Hiera-base targets (best of eager and compiled each)",
+        "matmul peak",
+        "Hiera-base training step (bf16 autocast, AdamW)",
+        "Hiera-base 16x224 video",
+        "Hiera-tiny images",
+    } <= sections
+    assert "peers that did not run" not in sections, [r for r in rows if r["section"] == "peers that did not run"]
+    profiles = [row for row in rows if row["section"].startswith("kernel profile")]
+    assert len(profiles) == 2 and all(row["table"]["rows"] for row in profiles)
+    targets = next(row for row in rows if "targets" in row["section"])["table"]["rows"]
+    assert [row[0].split(" best (")[0] for row in targets] == [
+        f"hiera_hf best vs {peer}" for peer in ("ViT-B/16", "timm Hiera", "built-in", "official")
+    ]
+    images = [row for row in rows if row["section"] == "Hiera-base images"]
+    assert {row["peer"] for row in images} == {
+        f"{name} eager"
+        for name in (
+            "hiera_hf Hiera-base", "official Hiera-base", "timm Hiera-base", "transformers built-in Hiera-base",
+            "ViT-B/16 (transformers, SDPA)", "ViT-B/16 (timm)",
+        )
+    }  # fmt: skip
+    assert "## matmul peak" in markdown and "fraction of the measured peak" in markdown
