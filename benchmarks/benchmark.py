@@ -1207,7 +1207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="results file stem")
     parser.add_argument("--dense-sizes", default="512,1024", help="square input sizes of the dense section")
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--video-input-seconds", default="30,90,180", help="clip lengths of the video-input section")
+    parser.add_argument(
+        "--video-input-seconds", default=None, help="clip lengths of the video-input section (30,90,180; --quick: 3,6)"
+    )
     parser.add_argument(
         "--full-decode-max", type=float, default=90, help="video input: longest clip to decode in full (memory!)"
     )
@@ -1217,11 +1219,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.dense_sizes = [int(size) for size in str(args.dense_sizes).split(",")]
     args.gpu_archs = [arch.strip() for arch in args.gpu_archs.split(",") if arch.strip()]
-    args.video_input_seconds = [float(s) if "." in s else int(s) for s in str(args.video_input_seconds).split(",")]
+    seconds = args.video_input_seconds or ("3,6" if args.quick else "30,90,180")
+    args.video_input_seconds = [float(s) if "." in s else int(s) for s in seconds.split(",")]
     if args.quick:
         args.rounds, args.iterations = 1, 1
         args.dense_sizes = [64, 96]
-        args.video_input_seconds = [3, 6]
         args.batch_size = args.video_batch_size = args.train_batch_size = args.memory_batch_size = 2
     if args.threads:
         torch.set_num_threads(args.threads)

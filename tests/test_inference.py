@@ -12,6 +12,14 @@ from hiera_hf import HieraConfig, HieraForImageClassification, HieraImageProcess
 from hiera_hf.inference import cpu_has_native_bf16, resolve_mode
 
 
+@pytest.fixture(scope="module", autouse=True)
+def forget_compiled_models():
+    """Dynamo keeps every compiled (model, shape) under the one code object all Transformers forwards share; the
+    tests after this module compile with its default limit of 8 entries, so leave them an empty cache."""
+    yield
+    torch._dynamo.reset()
+
+
 @pytest.fixture(scope="module")
 def validation_batch(trained_digits):
     processor = HieraImageProcessorPil.from_pretrained(trained_digits["model"])
@@ -20,15 +28,15 @@ def validation_batch(trained_digits):
     return processor(images, return_tensors="pt").pixel_values
 
 
-@pytest.mark.parametrize(("mode", "compile"), [("fp32", True), ("bf16", False), ("bf16", True), ("auto", True)])
+@pytest.mark.parametrize(("mode", "compile"), [("fp32", True), ("bf16", False), ("bf16", True)])  # auto: below
 def test_each_mode_agrees_with_fp32_on_a_trained_model(trained_digits, validation_batch, mode, compile):
     reference = HieraForImageClassification.from_pretrained(trained_digits["model"]).eval()
     fast = fast_model(str(trained_digits["model"]), mode=mode, compile=compile)
     assert isinstance(fast, HieraForImageClassification)
     assert fast.dtype == (torch.bfloat16 if resolve_mode(mode) == "bf16" else torch.float32)
     with torch.inference_mode():
-        expected = torch.cat([reference(batch).logits for batch in validation_batch.split(64)])
-        actual = torch.cat([fast(batch).logits.float() for batch in validation_batch.split(64)])
+        expected = torch.cat([reference(batch).logits for batch in validation_batch.split(71)])
+        actual = torch.cat([fast(batch).logits.float() for batch in validation_batch.split(71)])  # one shape: 355/5
     agreement = (actual.argmax(-1) == expected.argmax(-1)).float().mean().item()
     largest = (actual - expected).abs().max().item()
     assert len(expected) == 355 and agreement >= 0.99, (mode, compile, agreement, largest)
