@@ -261,7 +261,7 @@ def _to_frames(video) -> torch.Tensor:
         frames = frames.permute(0, 3, 1, 2)
     if frames.is_floating_point():  # floats are taken to be in [0, 1]
         frames = (frames * 255).round().clamp(0, 255).to(torch.uint8)
-    return frames.contiguous()
+    return frames  # (T, H, W, 3) stays a permuted view: the transform copies a few frames at a time
 
 
 def _as_batch(videos) -> list:
@@ -373,62 +373,82 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
         return decoded, metadata_list
 
     @staticmethod
-    def _resize_shorter_side(clip: torch.Tensor, shorter: int, resample) -> torch.Tensor:
-        """`(T, C, H, W)` float -> shorter side `shorter`, interpolated without antialiasing (bilinear by default),
-        the longer side floored (as the official SlowFast-style video loader does)."""
-        height, width = clip.shape[-2:]
+    def _shorter_side_size(height: int, width: int, shorter: int) -> tuple[int, int]:
+        """The size with the shorter side `shorter` and the longer side floored (as the official SlowFast-style
+        video loader computes it)."""
         if height <= width:
-            size = (shorter, int(width * shorter / height))
-        else:
-            size = (int(height * shorter / width), shorter)
-        if size == (height, width):
-            return clip
-        modes = {PILImageResampling.NEAREST: "nearest", PILImageResampling.BICUBIC: "bicubic"}
-        mode = modes.get(PILImageResampling(resample), "bilinear")
-        corners = None if mode == "nearest" else False
-        return torch.nn.functional.interpolate(clip, size=size, mode=mode, align_corners=corners)
+            return shorter, int(width * shorter / height)
+        return int(height * shorter / width), shorter
 
-    def _crops(self, clip: torch.Tensor, crop: SizeDict, num_crops: int) -> list[torch.Tensor]:
-        """`num_crops` crops of `(T, C, H, W)`: 1 = center; more = evenly spaced along the longer side."""
-        height, width = clip.shape[-2:]
+    @staticmethod
+    def _crop_boxes(height: int, width: int, crop: SizeDict, num_crops: int) -> list[tuple[int, int]]:
+        """`(top, left)` of `num_crops` crops of a `height` x `width` frame: 1 = center; more = evenly spaced along
+        the longer side."""
         if height < crop.height or width < crop.width:
             raise ValueError(f"Frames of {height}x{width} are smaller than the crop {crop.height}x{crop.width}.")
         top, left = (height - crop.height) // 2, (width - crop.width) // 2
         if num_crops == 1:
-            return [clip[..., top : top + crop.height, left : left + crop.width]]
-        crops = []
-        for index in range(num_crops):
-            if width >= height:
-                left = round((width - crop.width) * index / (num_crops - 1))
-            else:
-                top = round((height - crop.height) * index / (num_crops - 1))
-            crops.append(clip[..., top : top + crop.height, left : left + crop.width])
-        return crops
+            return [(top, left)]
+        if width >= height:
+            return [(top, round((width - crop.width) * i / (num_crops - 1))) for i in range(num_crops)]
+        return [(round((height - crop.height) * i / (num_crops - 1)), left) for i in range(num_crops)]
 
-    def _preprocess(self, videos: list[torch.Tensor], clips_per_video: int, **options) -> list[torch.Tensor]:
+    def _preprocess(self, videos: list[torch.Tensor], clips_per_video: int, **options) -> torch.Tensor:
         """The official transform of each clip (`clips_per_video` consecutive clips of equal length per video),
-        then its crops: a list of `(frames, 3, H, W)` views, views of a video consecutive. A clip at a time, so
-        only one clip is ever in float at full resolution."""
+        then its crops: `(views, frames, 3, H, W)`, views of a video consecutive.
+
+        Written into the output a few frames at a time: on the CPU, fresh full-clip float buffers cost more in page
+        faults than the arithmetic does (15 views of 640x360 frames: 185 -> 92 ms), and a few frames stay in cache.
+        """
         scale, shift = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
         if options["do_rescale"]:
             scale = scale * options["rescale_factor"]
         if options["do_normalize"]:
             std = torch.tensor(options["image_std"]).view(1, 3, 1, 1)
             scale, shift = scale / std, -torch.tensor(options["image_mean"]).view(1, 3, 1, 1) / std
-        views = []
+        modes = {PILImageResampling.NEAREST: "nearest", PILImageResampling.BICUBIC: "bicubic"}
+        mode = modes.get(PILImageResampling(options["resample"]), "bilinear")
+        crop = options["crop_size"]
+        if not videos:
+            raise ValueError("Expected at least one video, got an empty batch.")
+        plans, shapes = [], []  # per video: clips, resized size, crop boxes; per view: its shape
         for frames in videos:
-            for clip in frames.chunk(clips_per_video):
-                clip = clip.float()
-                if options["do_resize"]:  # interpolation is linear: resizing before rescaling gives the same values
-                    clip = self._resize_shorter_side(clip, options["size"].shortest_edge, options["resample"])
-                clip = torch.addcmul(
-                    shift.to(clip.device), clip, scale.to(clip.device)
-                )  # rescale, normalise: one pass
-                if options["do_center_crop"]:
-                    views += self._crops(clip, options["crop_size"], options["num_crops"])
-                else:
-                    views.append(clip)
-        return views
+            height, width = frames.shape[-2:]
+            if options["do_resize"]:
+                height, width = self._shorter_side_size(height, width, options["size"].shortest_edge)
+            if options["do_center_crop"]:
+                boxes, view_size = (
+                    self._crop_boxes(height, width, crop, options["num_crops"]),
+                    (crop.height, crop.width),
+                )
+            else:
+                boxes, view_size = [(0, 0)], (height, width)
+            clips = frames.chunk(clips_per_video)
+            plans.append((clips, (height, width), boxes, view_size))
+            shapes += [(len(clip), 3, *view_size) for clip in clips for _ in boxes]
+        if len(set(shapes)) > 1:
+            raise ValueError(
+                f"Videos of a batch ended up with different shapes {sorted(set(shapes))}: enable do_sample_frames "
+                "and do_center_crop."
+            )
+        device = videos[0].device
+        output = torch.empty((len(shapes), *shapes[0]), device=device)
+        scale, shift = scale.to(device), shift.to(device)
+        view = 0
+        for clips, size, boxes, (view_height, view_width) in plans:
+            frame_bytes = 4 * 3 * clips[0].shape[-2] * clips[0].shape[-1]
+            step = max(1, (8 << 20) // frame_bytes) if device.type == "cpu" else len(clips[0])  # ~8 MB of float
+            for clip in clips:
+                for start in range(0, len(clip), step):
+                    part = clip[start : start + step].contiguous().float()
+                    if tuple(part.shape[-2:]) != size:  # interpolation is linear: resizing, then rescaling, is exact
+                        corners = None if mode == "nearest" else False
+                        part = torch.nn.functional.interpolate(part, size=size, mode=mode, align_corners=corners)
+                    for index, (top, left) in enumerate(boxes):  # rescale and normalise each crop: one pass
+                        region = part[..., top : top + view_height, left : left + view_width]
+                        torch.addcmul(shift, region, scale, out=output[view + index, start : start + step])
+                view += len(boxes)
+        return output
 
     def preprocess(self, videos, **kwargs) -> BatchFeature:
         """Videos -> `BatchFeature(pixel_values=(batch * num_clips * num_crops, frames, 3, H, W))`, through the
@@ -452,13 +472,7 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
         options = self._standardize_kwargs(**options)
         options["image_mean"], options["image_std"] = tuple(options["image_mean"]), tuple(options["image_std"])
         clips_per_video = options["num_clips"] if options["do_sample_frames"] else 1
-        views = self._preprocess(videos, clips_per_video, **options)
-        if len({tuple(view.shape) for view in views}) > 1:
-            raise ValueError(
-                "Videos of a batch ended up with different shapes "
-                f"{sorted({tuple(v.shape) for v in views})}: enable do_sample_frames and do_center_crop."
-            )
-        data = {"pixel_values": torch.stack(views)}
+        data = {"pixel_values": self._preprocess(videos, clips_per_video, **options)}
         output = BatchFeature(data=data, tensor_type=return_tensors)
         if options.get("return_metadata"):
             output["video_metadata"] = metadata
