@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from transformers.initialization import no_init_weights
 
 from hiera_hf import VIDEO_GEOMETRY, HieraConfig, official
 
@@ -41,7 +42,10 @@ def official_model(name: str, pretraining: bool = False, seed: int = 0, **config
     """The official model (classifier, or MAE with `pretraining=True`) for preset `name`, random weights, eval mode."""
     config = HieraConfig.from_preset(name, for_pretraining=pretraining, **config_kwargs)
     torch.manual_seed(seed)
-    return randomize_(official.official_model(config, pretraining), seed).eval()
+    with no_init_weights():  # randomize_ gives every parameter its value (the models hold no buffers)
+        model = official.official_model(config, pretraining)
+    assert not list(model.buffers()), "randomize_ sets parameters only: initialise buffers too"
+    return randomize_(model, seed).eval()
 
 
 def converted_model(name: str, official_hiera: torch.nn.Module, pretraining: bool = False, **config_kwargs):

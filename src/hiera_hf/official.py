@@ -15,6 +15,7 @@ import os
 import re
 
 import torch
+from transformers.initialization import no_init_weights
 
 from .configuration_hiera import HieraConfig
 from .modeling_hiera import hiera_class_for
@@ -345,9 +346,11 @@ def official_model(config: HieraConfig, pretraining: bool = False, state_dict: d
     import hiera
 
     model_class = hiera.MaskedAutoencoderHiera if pretraining else hiera.Hiera
-    model = model_class(**official_kwargs(config, pretraining))
-    if state_dict is not None:
-        model.load_state_dict(state_dict, strict=True)
+    if state_dict is None:
+        return model_class(**official_kwargs(config, pretraining)).eval()
+    with no_init_weights():  # every weight is loaded next (the init of Hiera-H alone takes ~8 s)
+        model = model_class(**official_kwargs(config, pretraining))
+    model.load_state_dict(state_dict, strict=True)
     return model.eval()
 
 
@@ -363,7 +366,8 @@ def from_official(official: torch.nn.Module, config: HieraConfig, **kwargs) -> t
         config.num_labels = official.head.projection.out_features
     state_dict = convert_official_state_dict(official.state_dict(), config)
     model_class = hiera_class_for(config, "pretraining" if pretraining else "classification")
-    model = model_class._from_config(config, **kwargs)
+    with no_init_weights():  # every weight is loaded next (the init of Hiera-H alone takes ~8 s)
+        model = model_class._from_config(config, **kwargs)
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
 
