@@ -17,10 +17,11 @@ int8 against PyTorch, CPU; not in the default set: `--sections deploy`), `dense`
 backbone training step at the largest size with and without gradient checkpointing; not in the default set),
 `cpu-best` (every peer at each of its CPU modes: fp32, bf16 autocast, bf16 weights, compiled fp32 and bf16 with
 Inductor's freezing; ours also through `hiera_hf.fast_model`; at batch --batch-size and 1, video at 1; then the
-share of our best mode's time spent in the GEMMs; not in the default set), `video-input` (the video processor on
-640x360 H.264 clips of `--video-input-seconds`: one view, 15 views, against
-Transformers' `load_video` with the same frames and against decoding every frame; time and peak memory, each case in
-a fresh process per round; not in the default set), `gpu` (for `--device cuda --dtype bf16`: Hiera-B images at
+share of our best mode's time spent in the GEMMs; not in the default set), `cpu-autotune` (Inductor's GEMM
+autotuning against its default, compiled bf16: ours through `fast_model`, the built-in, timm; not in the default
+set), `video-input` (the video processor on 640x360 H.264 clips of `--video-input-seconds`: one view, 15 views,
+against Transformers' `load_video` with the same frames and against decoding every frame; time and peak memory, each
+case in a fresh process per round; not in the default set), `gpu` (for `--device cuda --dtype bf16`: Hiera-B images at
 --batch-size in every implementation, eager and compiled, beside ViT-B/16 (Transformers SDPA, timm), with the
 targets, the kernel profiles, the card's measured matmul peak and the fraction of it Hiera-B reaches; a training
 step with peak memory; video Hiera-B against the official; the other `--gpu-archs`; `benchmarks/gpu_check.sh` runs
@@ -371,6 +372,45 @@ def cpu_best_section(args, video: bool) -> list[dict]:
 
     batch_sizes = (1,) if video else (args.batch_size, 1)
     rows = timed_batches(args, peers, config, batch_sizes, f"{name} CPU modes, {{metric}}", after=add_gemm_share)
+    torch._dynamo.reset()
+    return rows
+
+
+def cpu_autotune_section(args) -> list[dict]:
+    """Inductor's GEMM autotuning (`max_autotune`: its C++ GEMM templates timed against oneDNN per matrix shape)
+    against its default, both frozen, in bf16 weights: ours through `fast_model`, and the two fastest peers of
+    `cpu-best` (the built-in, timm); Hiera-B 224 at batch --batch-size and 1, interleaved. Every (model, shape)
+    autotunes for about 90 s; the official model (the slowest compiled peer of `cpu-best`) is left out for that."""
+    import copy
+
+    from hiera_hf import fast_model
+    from hiera_hf.inference import frozen_compiled
+
+    config = make_config(args.arch, False, False, args.quick)
+    name, official = preset_name(args.arch, False), official_from_config(config)
+    ours = from_official(official, config)
+    to_bf16 = lambda m, x: m(x.to(torch.bfloat16))  # noqa: E731
+    peers = [
+        Peer("hiera_hf fast_model()", fast_model(copy.deepcopy(ours), mode="bf16"), ours=True, run=to_bf16),
+        Peer(
+            "hiera_hf fast_model(max_autotune=True)",
+            fast_model(copy.deepcopy(ours), mode="bf16", max_autotune=True),
+            ours=True,
+            run=to_bf16,
+        ),
+    ]
+    bases = {"transformers built-in": builtin_from_ours(ours), "timm": timm_from_official(args.arch, config, official)}
+    for peer_name, base in bases.items():
+        bf16 = base.eval().to(torch.bfloat16)
+        for label, max_autotune in (("compiled bf16 weights", False), ("compiled bf16 weights, max-autotune", True)):
+            module = copy.deepcopy(bf16)
+            forward = frozen_compiled(module.forward, max_autotune=max_autotune)
+            run = lambda m, x, forward=forward: forward(x.to(torch.bfloat16))  # noqa: E731
+            peers.append(Peer(f"{peer_name} {label}", module, run=run))
+    section = f"{name} CPU compiled bf16, default vs max-autotune, {{metric}}"
+    rows = timed_batches(args, peers, config, (args.batch_size, 1), section)
+    for row in rows:
+        row["dtype"] = "bf16 weights"
     torch._dynamo.reset()
     return rows
 
@@ -1139,7 +1179,7 @@ def markdown(rows: list[dict], env: dict) -> str:
             continue
         memory = "memory_MB" in section_rows[0]
         modes = "gemm_fraction_of_our_best" in section_rows[0]  # cpu-best: the dtype is in each peer's name
-        dtype = "modes as named" if modes else env["dtype"]
+        dtype = section_rows[0].get("dtype") or ("modes as named" if modes else env["dtype"])
         lines += [f"## {section} (batch {section_rows[0]['batch']}, {dtype})", ""]
         if modes:
             first = section_rows[0]
@@ -1208,7 +1248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dense-sizes", default="512,1024", help="square input sizes of the dense section")
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--video-input-seconds", default=None, help="clip lengths of the video-input section (30,90,180; --quick: 3,6)"
+        "--video-input-seconds",
+        default=None,
+        help="clip lengths of the video-input section (10,30,90,180; --quick: 3,6)",
     )
     parser.add_argument(
         "--full-decode-max", type=float, default=90, help="video input: longest clip to decode in full (memory!)"
@@ -1219,7 +1261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.dense_sizes = [int(size) for size in str(args.dense_sizes).split(",")]
     args.gpu_archs = [arch.strip() for arch in args.gpu_archs.split(",") if arch.strip()]
-    seconds = args.video_input_seconds or ("3,6" if args.quick else "30,90,180")
+    seconds = args.video_input_seconds or ("3,6" if args.quick else "10,30,90,180")
     args.video_input_seconds = [float(s) if "." in s else int(s) for s in seconds.split(",")]
     if args.quick:
         args.rounds, args.iterations = 1, 1
@@ -1268,6 +1310,8 @@ def main(argv: list[str] | None = None) -> int:
     if "cpu-best" in sections:
         for video in kinds:
             rows += cpu_best_section(args, video)
+    if "cpu-autotune" in sections:
+        rows += cpu_autotune_section(args)
 
     print(save(rows))
     return 0

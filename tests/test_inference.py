@@ -3,6 +3,8 @@ a trained model (at least 99% top-1 agreement), on a saved folder, and pipelines
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from PIL import Image
@@ -85,6 +87,27 @@ def test_compiled_weights_are_frozen(mode):
     kernels = {event.key for event in profiler.key_averages()}
     packed = {"fp32": "mkl::_mkl_linear", "bf16": "mkldnn::_linear_pointwise"}[mode]
     assert packed in kernels and "aten::addmm" not in kernels, sorted(k for k in kernels if "::" in k)
+
+
+def test_max_autotune_times_inductors_own_gemm_kernels():
+    """With `max_autotune`, Inductor generates its C++ GEMM templates (AMX or AVX512 micro-kernels) to time against
+    oneDNN's; without, it does not. Either way the compiled module gives the eager module's outputs. (On an MLP:
+    autotuning Hiera's dozens of GEMM shapes takes minutes.)"""
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    eager = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.GELU(), torch.nn.Linear(128, 16)).eval()
+    inputs = torch.randn(8, 64)
+    with torch.inference_mode():
+        expected = eager(inputs)
+    for max_autotune in (False, True):
+        counters.clear()
+        model = fast_model(copy.deepcopy(eager), mode="fp32", max_autotune=max_autotune)
+        with torch.inference_mode():
+            outputs = model(inputs)
+        templates = counters["inductor"]["cpp_templated_kernel_counter"]
+        assert (templates > 0) == max_autotune, dict(counters["inductor"])
+        torch.testing.assert_close(outputs, expected, atol=1e-5, rtol=0)
 
 
 def test_bad_model_gets_a_type_error():

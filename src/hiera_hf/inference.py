@@ -46,11 +46,17 @@ def resolve_mode(mode: str, device: str | torch.device = "cpu") -> str:
     return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
-def fast_model(model, mode: str = "auto", compile: bool = True, device: str | torch.device = "cpu"):
+def fast_model(
+    model, mode: str = "auto", compile: bool = True, device: str | torch.device = "cpu", max_autotune: bool = False
+):
     """`model` (a loaded Hiera model, or a folder, Hub id or official layout its saved class loads from) in eval
     mode, in the dtype `mode` chooses, its forward compiled when `compile` (it stays a `HieraFor...` model:
     pipelines, `.config`, saving all work). Run it under `torch.inference_mode()` or `no_grad` (pipelines do):
-    freezing applies to calls without gradients, and reads the weights once: reload rather than change them."""
+    freezing applies to calls without gradients, and reads the weights once: reload rather than change them.
+
+    `max_autotune=True` also lets Inductor time its own C++ GEMM kernels against oneDNN's for each matrix shape and
+    keep the faster: Hiera-B bf16 on an AMX CPU 1.08x at batch 8 and 1.19x at batch 1, but each new input shape
+    then compiles in about 90 s instead of 20 s (benchmarks/README.md)."""
     from .configuration_hiera import HieraConfig
     from .modeling_hiera import hiera_class_for, saved_task
 
@@ -62,26 +68,30 @@ def fast_model(model, mode: str = "auto", compile: bool = True, device: str | to
         raise TypeError(f"fast_model takes a Hiera model, or a folder or Hub id, got {type(model).__name__}.")
     model = model.to(device=device, dtype=dtype).eval()
     if compile:
-        model.forward = frozen_compiled(model.forward)
+        model.forward = frozen_compiled(model.forward, max_autotune=max_autotune)
     return model
 
 
-def frozen_compiled(function):
-    """`torch.compile(function)` run with Inductor's freezing. The flag must be set while Dynamo traces, which reads
-    it to lift the parameters as constants: `compile(options={"freezing": True})` leaves the weights unfrozen
-    (pytorch/pytorch#139272; Linear stays `addmm` with a bias copy, 1.3x slower in bf16 on CPU)."""
+def frozen_compiled(function, max_autotune: bool = False):
+    """`torch.compile(function)` run with Inductor's freezing (and its GEMM autotuning, when `max_autotune`). The
+    flags must be set while Dynamo traces, which reads freezing to lift the parameters as constants:
+    `compile(options={"freezing": True})` leaves the weights unfrozen (pytorch/pytorch#139272; Linear stays `addmm`
+    with a bias copy, 1.3x slower in bf16 on CPU)."""
     import torch._dynamo.config as dynamo_config
     import torch._inductor.config as inductor_config
 
     # Static shapes: a second input shape would otherwise recompile with a dynamic batch, and Inductor packs fp32
     # Linear into MKL only at a known batch size. Each new shape compiles once.
     compiled = torch.compile(function, dynamic=False)
+    flags = {"freezing": True}
+    if max_autotune:  # (ATen: oneDNN's kernels stay among the candidates)
+        flags.update(max_autotune=True, max_autotune_gemm_backends="CPP,ATEN")
 
     @functools.wraps(function)
     def call(*args, **kwargs):
         # Every model's forward runs through one code object (Transformers' output-capturing wrapper), whose Dynamo
         # cache holds 8 entries by default: a few models and shapes later, calls would silently run eagerly.
-        with inductor_config.patch(freezing=True), dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT):
+        with inductor_config.patch(**flags), dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT):
             return compiled(*args, **kwargs)
 
     return call
