@@ -668,6 +668,7 @@ def memory_worker(args, name: str) -> dict:
 VIDEO_INPUT_CASES = {
     "hiera_hf processor, 1 view": "HieraVideoProcessor()(path): the centered 16-frame clip",
     "hiera_hf processor, 15 views (5 clips x 3 crops)": "HieraVideoProcessor(num_clips=5, num_crops=3)(path)",
+    "hiera_hf decode_video alone, the same 16 frames": "decode_video(path, <those indices>): the processor's decoding",
     "transformers load_video (pyav), the same 16 frames": "load_video(path, sample_indices_fn=<those indices>)",
     "every frame decoded, then the clip (the old processor's path)": "decode_video(path) then the processor",
 }
@@ -682,13 +683,15 @@ def video_input_worker(case: str, path: str) -> dict:
     from hiera_hf.video_processing_hiera import decode_video, probe_video
 
     processor = HieraVideoProcessor()
-    indices = processor.sample_frames(probe_video(path)) if case.startswith("transformers") else None
+    indices = processor.sample_frames(probe_video(path)) if "the same 16 frames" in case else None
 
     def call():
         if case == "hiera_hf processor, 1 view":
             processor(path, return_tensors="pt")
         elif case.startswith("hiera_hf processor, 15 views"):
             processor(path, num_clips=5, num_crops=3, return_tensors="pt")
+        elif case.startswith("hiera_hf decode_video"):
+            decode_video(path, lambda metadata: indices)
         elif case.startswith("transformers load_video"):
             load_video(path, backend="pyav", sample_indices_fn=lambda metadata, **kwargs: indices)
         else:
@@ -733,7 +736,8 @@ def video_input_section(args) -> list[dict]:
                     if result.returncode != 0:
                         raise RuntimeError(f"video input case {case!r} failed:\n{result.stderr[-2000:]}")
                     results[case].append(json.loads(result.stdout.strip().splitlines()[-1]))
-            reference = statistics.median(r["seconds"] for r in results[cases[2]])  # load_video
+            load_video_case = next(case for case in cases if case.startswith("transformers load_video"))
+            reference = statistics.median(r["seconds"] for r in results[load_video_case])
             section = f"video input: {seconds} s of {size[0]}x{size[1]} H.264 at 30 fps"
             for case in cases:
                 median = statistics.median(r["seconds"] for r in results[case])

@@ -77,7 +77,8 @@ def test_benchmark_video_input_smoke(tmp_path):
     report, markdown = run_benchmark(tmp_path, "--sections", "video-input", "--video-input-seconds", "3")
     rows = report["rows"]
     assert {row["section"] for row in rows} == {"video input: 3 s of 160x96 H.264 at 30 fps"}
-    assert len(rows) == 4 and all(row["median_s"] > 0 and row["peak_MB"] > 0 for row in rows)
+    assert len(rows) == 5 and all(row["median_s"] > 0 and row["peak_MB"] > 0 for row in rows)
+    assert next(r for r in rows if r["peer"].startswith("transformers load_video"))["time_vs_load_video"] == 1
     assert "time / load_video's" in markdown
 
 

@@ -55,7 +55,7 @@ def fast_model(
     freezing applies to calls without gradients, and reads the weights once: reload rather than change them.
 
     `max_autotune=True` also lets Inductor time its own C++ GEMM kernels against oneDNN's for each matrix shape and
-    keep the faster: Hiera-B bf16 on an AMX CPU 1.08x at batch 8 and 1.19x at batch 1, but each new input shape
+    keep the faster: Hiera-B bf16 on an AMX CPU 1.05x at batch 8 and 1.18x at batch 1, but each new input shape
     then compiles in about 90 s instead of 20 s (benchmarks/README.md)."""
     from .configuration_hiera import HieraConfig
     from .modeling_hiera import hiera_class_for, saved_task
