@@ -44,10 +44,8 @@ def saved_model(folder: Path, config: HieraConfig, task: str) -> Path:
     return folder
 
 
-@pytest.mark.parametrize(
-    ("task", "video"), [("classification", False), ("classification", True), ("backbone", False), ("base", False)]
-)
-def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video):
+@pytest.mark.parametrize(("task", "video"), [("classification", False), ("classification", True), ("base", False)])
+def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video):  # backbones: the next test
     kwargs = {"out_features": ["stage1", "stage2", "stage3", "stage4"]} if task == "backbone" else {}
     folder = saved_model(tmp_path / "model", small_config(video, **kwargs), task)
     report = export(str(folder), tmp_path / "out")  # the task comes from the folder's architecture
@@ -81,21 +79,25 @@ def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video):
 
 @pytest.mark.parametrize("video", [False, True])
 def test_exported_backbone_takes_other_sizes(tmp_path, video):
-    """Backbone files have dynamic height, width and frames: multiples of the mask unit (32 pixels, 2 frames)."""
+    """Backbone files have dynamic batch, height, width and frames: multiples of the mask unit (32 pixels, 2
+    frames); at the exported size too, at batch sizes other than the exported 2."""
     config = small_config(video, out_features=["stage1", "stage2", "stage3", "stage4"])
     folder = saved_model(tmp_path / "model", config, "backbone")
     report = export(str(folder), tmp_path / "out")
-    assert set(report["dynamic_axes"]) == ({0, 1, 3, 4} if video else {0, 2, 3})
+    assert report["task"] == "backbone" and set(report["dynamic_axes"]) == ({0, 1, 3, 4} if video else {0, 2, 3})
     model = hiera_class_for(config, "backbone").from_pretrained(folder).eval()
     session = onnx_session(tmp_path / "out" / "model.onnx")
     program = torch.export.load(str(tmp_path / "out" / "model.pt2")).module()
+    exported_size = tuple(export_module.example_input(config, 5).shape)  # batch 5 at the exported size
     shapes = [(1, 6, 3, 96, 64), (2, 4, 3, 64, 128)] if video else [(1, 3, 96, 160), (2, 3, 224, 64)]
+    shapes.append(exported_size)
     for shape in shapes:
         pixels = torch.randn(shape)
         with torch.no_grad():
             expected = model(pixels).feature_maps
             from_program = export_module.output_tensors(program(pixel_values=pixels))
         from_onnx = session.run(None, {"pixel_values": pixels.numpy()})
+        assert len(from_onnx) == len(from_program) == len(expected) == 4  # a map per stage
         for reference, onnx_output, program_output in zip(expected, from_onnx, from_program):
             assert onnx_output.shape == tuple(reference.shape)
             torch.testing.assert_close(torch.from_numpy(onnx_output), reference, atol=1e-4, rtol=0)
@@ -165,12 +167,16 @@ def test_nothing_is_written_when_verification_fails(tmp_path):
         with pytest.raises(ExportError, match="differs"):
             export(str(folder), tmp_path / "out", pt2=False)
     assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir()] == ["model"]
-    export(str(folder), tmp_path / "out", pt2=False)
-    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    previous = {"model.onnx": b"the previous export", "config.json": b"{}"}  # (contents checked below)
+    (tmp_path / "out").mkdir()
+    for name, content in previous.items():
+        (tmp_path / "out" / name).write_bytes(content)
     with mock.patch.object(export_module, "verify", side_effect=ExportError("differs by 1e-2")):
         with pytest.raises(ExportError):
             export(str(folder), tmp_path / "out", pt2=False, overwrite=True)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before  # the previous export is intact
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert kept == previous  # the previous export is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "out"]  # no staging folder left
 
 
 def test_a_file_that_differs_from_the_model_is_refused(tmp_path):
