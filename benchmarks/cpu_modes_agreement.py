@@ -4,10 +4,10 @@ agreement with fp32 eager and the largest logit difference, on every image of a 
 
     python benchmarks/cpu_modes_agreement.py MODEL_DIR VALIDATION_DIR [--calibration-dir DIR] [--threads 2]
 
-Modes: bf16 autocast, bf16 weights, compiled (Inductor freezing) in fp32 and bf16 (`hiera_hf.fast_model`), and
-the int8 routes whose packages are installed: ONNX Runtime dynamic int8 (`hiera_hf.export`'s), PT2E int8 with the
-x86 Inductor quantizer, OpenVINO bf16 and NNCF int8 (calibrated on --calibration-dir, default the validation
-images). Writes `results/cpu_modes_agreement.{md,json}`.
+Modes: bf16 autocast, bf16 weights, compiled (Inductor freezing) in fp32 and bf16 (`hiera_hf.fast_model`, also with
+`max_autotune=True`), and the int8 routes whose packages are installed: ONNX Runtime dynamic int8
+(`hiera_hf.export`'s), PT2E int8 with the x86 Inductor quantizer, OpenVINO bf16 and NNCF int8 (calibrated on
+--calibration-dir, default the validation images). Writes `results/cpu_modes_agreement.{md,json}`.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "bf16 weights": lambda x: bf16(x.to(torch.bfloat16)),
         "compiled fp32 (freezing)": fast_model(args.model_dir, mode="fp32"),
         "compiled bf16 weights (fast_model on bf16 CPUs)": fast_model(args.model_dir, mode="bf16"),
+        "compiled bf16 weights, max-autotune": fast_model(args.model_dir, mode="bf16", max_autotune=True),
     }
     modes.update(exported_cpu_routes(model, calibration[:8], list(calibration.split(8))))
     rows = []
