@@ -46,8 +46,7 @@ def saved_model(folder: Path, config: HieraConfig, task: str) -> Path:
 
 @pytest.mark.parametrize(("task", "video"), [("classification", False), ("classification", True), ("base", False)])
 def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video):  # backbones: the next test
-    kwargs = {"out_features": ["stage1", "stage2", "stage3", "stage4"]} if task == "backbone" else {}
-    folder = saved_model(tmp_path / "model", small_config(video, **kwargs), task)
+    folder = saved_model(tmp_path / "model", small_config(video), task)
     report = export(str(folder), tmp_path / "out")  # the task comes from the folder's architecture
     assert report["task"] == task
     out = tmp_path / "out"
@@ -56,7 +55,7 @@ def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video): 
         p.name for p in out.iterdir()
     }
     assert json.loads((out / "export.json").read_text())["export_format"] == "onnx"  # transformers.exporters' own
-    model = hiera_class_for(small_config(video, **kwargs), task).from_pretrained(folder).eval()
+    model = hiera_class_for(small_config(video), task).from_pretrained(folder).eval()
     session = onnx_session(out / "model.onnx")
     program = torch.export.load(str(out / "model.pt2")).module()
     for batch_size in (1, 2, 5):  # exported at batch 2
@@ -65,8 +64,6 @@ def test_exported_files_match_pytorch_at_any_batch_size(tmp_path, task, video): 
             outputs = model(pixels)
             if task == "classification":
                 expected = [outputs.logits]
-            elif task == "backbone":
-                expected = list(outputs.feature_maps)
             else:
                 expected = [outputs.last_hidden_state, outputs.pooler_output]
             from_program = export_module.output_tensors(program(pixel_values=pixels))

@@ -262,7 +262,7 @@ def _to_frames(video) -> torch.Tensor:
         frames = frames.permute(0, 3, 1, 2)
     if frames.is_floating_point():  # floats are taken to be in [0, 1]
         frames = (frames * 255).round().clamp(0, 255).to(torch.uint8)
-    return frames  # (T, H, W, 3) stays a permuted view: the transform copies a few frames at a time
+    return frames  # not made contiguous: the transform copies a few frames at a time
 
 
 def _as_batch(videos) -> list:
@@ -409,6 +409,7 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
             scale, shift = scale / std, -torch.tensor(options["image_mean"]).view(1, 3, 1, 1) / std
         modes = {PILImageResampling.NEAREST: "nearest", PILImageResampling.BICUBIC: "bicubic"}
         mode = modes.get(PILImageResampling(options["resample"]), "bilinear")
+        corners = None if mode == "nearest" else False
         crop = options["crop_size"]
         if not videos:
             raise ValueError("Expected at least one video, got an empty batch.")
@@ -443,7 +444,6 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
                 for start in range(0, len(clip), step):
                     part = clip[start : start + step].contiguous().float()
                     if tuple(part.shape[-2:]) != size:  # interpolation is linear: resizing, then rescaling, is exact
-                        corners = None if mode == "nearest" else False
                         part = torch.nn.functional.interpolate(part, size=size, mode=mode, align_corners=corners)
                     for index, (top, left) in enumerate(boxes):  # rescale and normalise each crop: one pass
                         region = part[..., top : top + view_height, left : left + view_width]
