@@ -273,32 +273,51 @@ def cpu_best_peers(args, video: bool) -> list[Peer]:
                 run = lambda m, x, forward=forward: forward(x.to(next(m.parameters()).dtype))  # noqa: E731
                 peers.append(Peer(f"{name} {label}", module, run=run, **kinds))
     if not args.no_compile:
+        # Inductor fuses the math path's softmax; the CPU flash kernel is one opaque call (compare the two).
+        eager = from_official(official, config, attn_implementation="eager").to(torch.bfloat16)
+        forward = frozen_compiled(eager.forward)
+        run = lambda m, x, forward=forward: forward(x.to(torch.bfloat16))  # noqa: E731
+        peers.append(Peer("hiera_hf compiled bf16 weights, eager attention", eager, ours=True, run=run))
         fast = fast_model(copy.deepcopy(ours))
         peers.append(Peer("hiera_hf fast_model() (auto)", fast, ours=True, run=lambda m, x: m(x.to(m.dtype))))
     if not video:
-        peers += int8_peers(args, ours, config)
+        peers += int8_peers(args, ours, config, (args.batch_size, 1))
     return peers
 
 
-def int8_peers(args, ours, config) -> list[Peer]:
-    """`exported_cpu_routes` of our model as peers, calibrated on random input."""
-    example = torch.randn(args.batch_size, 3, *config.image_size)
-    routes = exported_cpu_routes(ours, example, [example], compile_int8=not args.no_compile)
-    return [Peer(f"hiera_hf {name}", route, ours=True, run=lambda r, x: r(x)) for name, route in routes.items()]
+def int8_peers(args, ours, config, batch_sizes) -> list[Peer]:
+    """`exported_cpu_routes` of our model as peers, calibrated on random input, exported at each batch size they
+    run (static shapes) and picked by the input's batch size."""
+    by_batch = {}
+    for batch_size in batch_sizes:
+        example = torch.randn(batch_size, 3, *config.image_size)
+        by_batch[batch_size] = exported_cpu_routes(
+            ours, example, [example], compile_int8=not args.no_compile, static=True
+        )
+    names = [name for name in by_batch[batch_sizes[0]] if all(name in routes for routes in by_batch.values())]
+    return [
+        Peer(f"hiera_hf {name}", by_batch, ours=True, run=lambda routes, x, name=name: routes[len(x)][name](x))
+        for name in names
+    ]
 
 
-def exported_cpu_routes(model, example: torch.Tensor, calibration: list[torch.Tensor], compile_int8: bool = True):
+def exported_cpu_routes(
+    model, example: torch.Tensor, calibration: list[torch.Tensor], compile_int8: bool = True, static: bool = False
+):
     """Our classifier through `transformers.exporters` on the CPU, `{name: call(pixels) -> logits or output}`, for
     each route whose packages are here (the others are named on stderr): ONNX Runtime dynamic int8 (the export's);
     PT2E int8 (torchao's X86InductorQuantizer, static, calibrated on `calibration`) compiled by Inductor, its other
-    ops in bf16 autocast; OpenVINO in bf16 and in int8 (NNCF, calibrated likewise)."""
+    ops in bf16 autocast; OpenVINO in bf16 and in int8 (NNCF, calibrated likewise). PT2E and OpenVINO have a
+    dynamic batch axis, or with `static` only `example`'s batch size: OpenVINO's int8 then ran 1.2x faster at batch
+    8 and at batch 1 (benchmarks/README.md)."""
     import tempfile
 
     from transformers.exporters import DynamoConfig, DynamoExporter, ExportFormat
 
     from hiera_hf.export import dynamic_shapes
 
-    routes, threads, axes = {}, torch.get_num_threads(), dynamic_shapes(model.config, "classification")
+    routes, threads = {}, torch.get_num_threads()
+    axes = None if static else dynamic_shapes(model.config, "classification")
     sample, samples = {"pixel_values": example}, [{"pixel_values": batch} for batch in calibration]
     try:
         from onnxruntime.quantization import QuantType
@@ -306,7 +325,8 @@ def exported_cpu_routes(model, example: torch.Tensor, calibration: list[torch.Te
 
         from hiera_hf.export import export_onnx, onnx_session
 
-        program = export_onnx(model, example[:2], "classification").program
+        # (two images: a dynamic axis exported from one would be specialised to 1)
+        program = export_onnx(model, example[[0, -1]], "classification").program
         quantizer = OnnxRuntimeQuantizer(OnnxRuntimeDynamicConfig(weight_type=QuantType.QInt8))
         with tempfile.TemporaryDirectory(prefix="hiera-cpu-routes-") as folder:  # a session holds its model
             path = Path(folder) / "int8.onnx"
