@@ -131,6 +131,8 @@ def test_from_pretrained_at_another_size_for_classifiers(tmp_path):
 
     with pytest.raises(ValueError, match="cannot be tiled by masked_unit_size"):
         HieraForImageClassification.from_pretrained(tmp_path / "image", image_size=(100, 100))
+    with pytest.raises(ValueError, match=r"image_size must be \(height, width\), got 384"):
+        HieraForImageClassification.from_pretrained(tmp_path / "image", image_size=384)
 
 
 def test_mae_folder_loads_into_a_backbone(tmp_path):

@@ -153,12 +153,22 @@ def test_regression_loss():
     torch.testing.assert_close(out.loss, torch.nn.functional.mse_loss(out.logits.squeeze(-1), labels))
 
 
-def test_return_dict_false_gives_tuple():
-    config = small_config()
-    model = classifier_for(config)
+@pytest.mark.parametrize("model_class", [HieraModel, HieraForImageClassification, HieraForPreTraining, HieraBackbone])
+def test_return_dict_false_gives_tuple(model_class):
+    """Asked per call or set in the config (the heads' inner calls still get output objects), the same values."""
+    config = small_config(mask_ratio=0.5, num_query_pool=2)
+    model = randomize_(model_class(config)).eval()
+    pixels, noise = pixels_for(config), torch.rand(2, 4)
+    extra = {"noise": noise} if model_class is HieraForPreTraining else {}
     with torch.no_grad():
-        out = model(pixels_for(config), return_dict=False)
-    assert isinstance(out, tuple) and out[0].shape == (2, 5)
+        expected = model(pixels, **extra).to_tuple()
+        per_call = model(pixels, return_dict=False, **extra)
+        model.config.return_dict = False
+        from_config = model(pixels, **extra)
+    for out in (per_call, from_config):
+        assert isinstance(out, tuple) and len(out) == len(expected)
+        for a, b in zip(out, expected):
+            torch.testing.assert_close(a, b, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("video", [False, True])
@@ -224,11 +234,25 @@ def test_pretraining_takes_the_mask_ratio_per_call():
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        (dict(mask_ratio=1.0), ValueError, r"mask_ratio must be in \[0, 1\)"),
+        (dict(mask_ratio=1.0), ValueError, r"mask_ratio must be in \[0, 1\), got 1.0"),
         (dict(mask_ratio=0.8), ValueError, "hides all 4 mask units"),
-        (dict(noise=torch.rand(2, 5)), ValueError, r"noise must have shape \(2, 4\)"),
-        (dict(visible_units=torch.ones(2, 4)), TypeError, "visible_units must be a bool tensor"),
-        (dict(visible_units=torch.ones(2, 3, dtype=torch.bool)), ValueError, r"visible_units must have shape"),
+        (
+            dict(noise=torch.rand(2, 5)),
+            ValueError,
+            r"noise must have shape \(2, 4\) \(batch, mask units\), got \(2, 5\)",
+        ),
+        (dict(noise=[[0.1] * 4] * 2), TypeError, r"noise must be a tensor of shape \(2, 4\).*got list"),
+        (dict(mask_ratio="0.5"), TypeError, r"mask_ratio must be a number in \[0, 1\), got str '0.5'"),
+        (
+            dict(visible_units=torch.ones(2, 4)),
+            TypeError,
+            r"visible_units must be a bool tensor of shape \(2, 4\), got tensor",
+        ),
+        (
+            dict(visible_units=torch.ones(2, 3, dtype=torch.bool)),
+            ValueError,
+            r"must have shape \(2, 4\), got \(2, 3\)",
+        ),
         (dict(visible_units=torch.tensor([[True] * 4, [True, False, False, False]])), ValueError, "same number"),
         (dict(visible_units=torch.zeros(2, 4, dtype=torch.bool)), ValueError, "at least one"),
         (dict(visible_units=torch.ones(2, 4, dtype=torch.bool), mask_ratio=0.5), ValueError, "visible_units alone"),
@@ -300,6 +324,15 @@ def test_output_attentions_from_the_config_switches_to_eager():
     with torch.no_grad():
         attentions = model(pixels_for(config)).attentions
     assert len(attentions) == sum(config.depths) and attentions[0].shape == (2, 1, 4, 64, 64)
+
+
+def test_pretraining_refuses_to_hide_nothing():
+    """The loss covers the hidden units: with none hidden it would be NaN, so the call says why instead."""
+    config = small_config(mask_ratio=0.5, num_query_pool=2)
+    model = HieraForPreTraining(config).eval()
+    for kwargs in (dict(mask_ratio=0.0), dict(visible_units=torch.ones(2, 4, dtype=torch.bool))):
+        with pytest.raises(ValueError, match=r"Nothing is hidden \(mask_ratio=0 or visible_units all True\)"):
+            model(pixels_for(config), **kwargs)
 
 
 def test_pretraining_needs_a_visible_mask_unit():
@@ -438,7 +471,7 @@ def test_misspelled_arguments_are_not_swallowed():
 
 
 def test_pixel_values_must_be_tensor():
-    with pytest.raises(TypeError, match="torch.Tensor"):
+    with pytest.raises(TypeError, match="pixel_values must be a torch.Tensor, got list"):
         classifier_for(small_config())(pixel_values=[[0.0]])
 
 
@@ -460,6 +493,12 @@ def test_wrong_model_class_for_config():
         (dict(num_query_pool=4), "num_query_pool must be in"),
         (dict(mask_ratio=1.0), "mask_ratio"),
         (dict(num_frames=4), "patch_size needs 3 values for a video"),
+        (dict(image_size=224), r"image_size must be a list or tuple of integers >= 1, got 224"),
+        (dict(patch_stride=(4, 0)), r"patch_stride must be a list or tuple of integers >= 1, got \(4, 0\)"),
+        (dict(query_stride=(2, 0)), r"query_stride must be a list or tuple of integers >= 1, got \(2, 0\)"),
+        (dict(num_heads=(1, 0, 4, 8)), r"num_heads must be a list or tuple of integers >= 1"),
+        (dict(depths=(1, -1, 2, 1)), r"depths must be a list or tuple of integers >= 1, got \(1, -1, 2, 1\)"),
+        (dict(num_frames=0), "num_frames must be a positive integer, got 0"),
     ],
 )
 def test_config_validation(kwargs, message):
@@ -501,6 +540,43 @@ def test_save_load_round_trip_with_auto(tmp_path, video):
     assert type(AutoBackbone.from_config(loaded.config)) is HieraBackbone
     backbone = HieraBackbone.from_pretrained(tmp_path, out_features=["stage4"])
     assert backbone.out_features == ["stage4"]
+
+
+def test_push_to_hub_uploads_the_complete_folder(tmp_path, monkeypatch):
+    """`save_pretrained(push_to_hub=True)` of the config and the processors uploads once the source files and
+    `auto_map` are in the folder (Transformers' own upload runs before we add them). The Hub is faked here."""
+    import json
+    from types import SimpleNamespace
+    from unittest import mock
+
+    import transformers.utils.hub as hub
+
+    from hiera_hf import HieraImageProcessor, HieraVideoProcessor
+
+    created = []
+    fake_api = SimpleNamespace(
+        create_repo=lambda repo_id, **kwargs: created.append(repo_id) or SimpleNamespace(repo_id=f"user/{repo_id}")
+    )
+    monkeypatch.setattr(hub, "hf_api", lambda: fake_api)
+    cases = [
+        (small_config(), "config.json"),
+        (HieraImageProcessor(), "preprocessor_config.json"),
+        (HieraVideoProcessor(), "video_preprocessor_config.json"),
+    ]
+    for saved, json_file in cases:
+        folder = tmp_path / type(saved).__name__
+        uploads = []
+
+        def upload(working_dir, repo_id, timestamps, json_file=json_file, uploads=uploads, **kwargs):
+            content = json.loads((Path(working_dir) / json_file).read_text())
+            uploads.append((repo_id, sorted(p.name for p in Path(working_dir).iterdir()), content.get("auto_map")))
+
+        with mock.patch.object(type(saved), "_upload_modified_files", side_effect=upload, autospec=False):
+            saved.save_pretrained(folder, push_to_hub=True, commit_message="hiera")
+        assert len(uploads) == 1, type(saved).__name__
+        repo_id, files, mapping = uploads[0]
+        assert repo_id == f"user/{folder.name}" and created[-1] == folder.name
+        assert {"modeling_hiera.py", "configuration_hiera.py", json_file} <= set(files) and mapping
 
 
 def test_auto_pretraining_and_dtype_and_device_map(tmp_path):

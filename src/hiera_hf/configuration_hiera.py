@@ -118,8 +118,10 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
         """Save `config.json` with a complete `auto_map` and our source files next to it, so that
         `trust_remote_code=True` loads the folder where `hiera_hf` is not installed."""
         self.auto_map = auto_map(self.is_video)
-        super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        upload = hub_upload_after_save(self, save_directory, push_to_hub, kwargs)
+        super().save_pretrained(save_directory, **kwargs)
         save_source_files(save_directory)
+        upload()
 
     # ---- derived geometry (plain properties: not serialised) -------------------------------------------------
     @property
@@ -153,6 +155,17 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
     def _check_geometry(self):
         """Raise `ValueError` for shapes the model cannot build (a plain `ValueError`: `@strict` validators would
         wrap it in their own error type)."""
+        for name in ("image_size", "depths", "num_heads", "patch_size", "patch_stride", "patch_padding", "query_stride",
+                     "masked_unit_size"):  # fmt: skip
+            value, lowest = getattr(self, name), 0 if name == "patch_padding" else 1
+            if not isinstance(value, (list, tuple)) or not all(_is_int(v) and v >= lowest for v in value):
+                raise ValueError(f"{name} must be a list or tuple of integers >= {lowest}, got {value!r}.")
+        for name, value in (
+            ("embed_dim", self.embed_dim),
+            ("num_frames", 1 if self.num_frames is None else self.num_frames),
+        ):
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if len(self.image_size) != 2:
             raise ValueError(f"image_size must be (height, width), got {tuple(self.image_size)}.")
         num_dims = len(self.input_size)
@@ -261,13 +274,36 @@ def save_source_files(save_directory) -> None:
 
 
 def add_auto_map_to_json(path, is_video: bool) -> None:
-    """Add `auto_map` to a saved processor config (`preprocessor_config.json`, `video_preprocessor_config.json`)."""
+    """Add `auto_map` to a saved processor config (`preprocessor_config.json`, `video_preprocessor_config.json`),
+    replacing the file in one step (a failed write leaves the saved one)."""
     with open(path, encoding="utf-8") as file:
         content = json.load(file)
     content["auto_map"] = auto_map(is_video)
-    with open(path, "w", encoding="utf-8") as file:
+    with open(f"{path}.tmp", "w", encoding="utf-8") as file:
         json.dump(content, file, indent=2, sort_keys=True)
         file.write("\n")
+    os.replace(f"{path}.tmp", path)
+
+
+HUB_KWARGS = ("repo_id", "commit_message", "commit_description", "token", "private", "create_pr", "revision")
+
+
+def hub_upload_after_save(saved, save_directory, push_to_hub: bool, kwargs: dict):
+    """Take the Hub arguments out of `kwargs` and return a call that uploads the saved folder (nothing without
+    `push_to_hub`). Transformers' `save_pretrained(push_to_hub=True)` uploads before it returns, before our source
+    files and `auto_map` are added: the repo would not load with `trust_remote_code`. As Transformers does, the
+    repo is created first and the files the save wrote or changed are uploaded."""
+    hub = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
+    if not push_to_hub:
+        return lambda: None
+    from transformers.utils.hub import hf_api
+
+    repo_id = hub.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
+    token, private = hub.get("token"), hub.pop("private", None)
+    repo_id = hf_api().create_repo(repo_id, exist_ok=True, token=token, private=private).repo_id
+    os.makedirs(save_directory, exist_ok=True)
+    timestamps = saved._get_files_timestamps(save_directory)
+    return lambda: saved._upload_modified_files(save_directory, repo_id, timestamps, **hub)
 
 
 class HieraProcessorMixin:
@@ -286,10 +322,16 @@ class HieraProcessorMixin:
     do_convert_rgb = True
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        files = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        upload = hub_upload_after_save(self, save_directory, push_to_hub, kwargs)
+        files = super().save_pretrained(save_directory, **kwargs)
         add_auto_map_to_json(os.path.join(save_directory, self._config_file), is_video=self._for_video)
         save_source_files(save_directory)
+        upload()
         return files
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # The official video models' 3-D geometry (time, height, width); images use the HieraConfig defaults.

@@ -736,6 +736,8 @@ class HieraPreTrainedModel(PreTrainedModel):
         new size gives the same outputs as the original one run there with the flag.
         """
         config = self.config
+        if image_size is not None and not (isinstance(image_size, (list, tuple)) and len(image_size) == 2):
+            raise ValueError(f"image_size must be (height, width), got {image_size!r}.")
         image_size = list(config.image_size if image_size is None else image_size)
         num_frames = config.num_frames if num_frames is None else num_frames
         if [image_size, num_frames] == [list(config.image_size), config.num_frames]:
@@ -794,6 +796,7 @@ class HieraModel(HieraPreTrainedModel):
                 raise ValueError("Pass visible_units alone: it already says which mask units are hidden.")
             if not isinstance(visible_units, torch.Tensor) or visible_units.dtype != torch.bool:
                 raise TypeError(f"visible_units must be a bool tensor of shape {expected}, got {visible_units!r:.80}.")
+            visible_units = visible_units.to(device)
             if tuple(visible_units.shape) != expected:
                 raise ValueError(f"visible_units must have shape {expected}, got {tuple(visible_units.shape)}.")
             counts = visible_units.sum(dim=1)
@@ -805,6 +808,8 @@ class HieraModel(HieraPreTrainedModel):
             ids_keep = visible_units.nonzero()[:, 1].view(batch_size, -1)  # row-major: ascending per row
             return visible_units, ids_keep, None
         mask_ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
+        if isinstance(mask_ratio, bool) or not isinstance(mask_ratio, (int, float)):
+            raise TypeError(f"mask_ratio must be a number in [0, 1), got {type(mask_ratio).__name__} {mask_ratio!r}.")
         if not 0 <= mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
         num_keep = int(num_units * (1 - mask_ratio))
@@ -815,8 +820,13 @@ class HieraModel(HieraPreTrainedModel):
             )
         if noise is None:
             noise = torch.rand(batch_size, num_units, device=device)
+        elif not isinstance(noise, torch.Tensor):
+            raise TypeError(
+                f"noise must be a tensor of shape {expected} (batch, mask units), got {type(noise).__name__}."
+            )
         elif tuple(noise.shape) != expected:
             raise ValueError(f"noise must have shape {expected} (batch, mask units), got {tuple(noise.shape)}.")
+        noise = noise.to(device)
         ids_shuffle = torch.argsort(noise, dim=1)
         ids_restore = torch.argsort(ids_shuffle, dim=1)
         ids_keep = ids_shuffle[:, :num_keep].sort(dim=1).values
@@ -857,7 +867,8 @@ class HieraModel(HieraPreTrainedModel):
             keep, ids_keep, ids_restore = self.visible_mask_units(
                 unit_grid, pixel_values.shape[0], pixel_values.device, noise, visible_units, mask_ratio
             )
-        outputs = self._encode(pixel_values, keep, ids_keep, ids_restore, **kwargs)
+        # return_dict=True: the outer decorator makes the tuple (config.return_dict=False would make one here too)
+        outputs = self._encode(pixel_values, keep, ids_keep, ids_restore, return_dict=True, **kwargs)
         if outputs.hidden_states is not None:
             outputs.reshaped_hidden_states = self.encoder.reshape_hidden_states(
                 outputs.hidden_states, None if masking else grid
@@ -947,7 +958,9 @@ class _HieraForClassification(HieraPreTrainedModel):
             regression (`num_labels=1`). The loss follows `config.problem_type`.
         """
         check_kwargs(self, kwargs)
-        outputs = self.hiera(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
+        outputs = self.hiera(
+            pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, return_dict=True, **kwargs
+        )
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (B, num_labels)
         loss = self.loss_function(labels, logits, self.config) if labels is not None else None
         return HieraForClassificationOutput(
@@ -1106,7 +1119,9 @@ class HieraForPreTraining(HieraPreTrainedModel):
             raise ValueError("MAE pre-training runs at the configured input size only (its decoder is built for it).")
         if visible_units is None and mask_ratio is None:
             mask_ratio = self.config.mask_ratio  # always mask, with random noise when none is given
-        outputs = self.hiera(pixel_values, noise=noise, visible_units=visible_units, mask_ratio=mask_ratio, **kwargs)
+        outputs = self.hiera(
+            pixel_values, noise=noise, visible_units=visible_units, mask_ratio=mask_ratio, return_dict=True, **kwargs
+        )
         # Stage outputs per kept mask unit; the resolution stops changing after the pooling stages.
         stage_maps = outputs.reshaped_hidden_states[1:]
         fused = self.multiscale_fusion(list(stage_maps[: self.config.num_query_pool]) + [stage_maps[-1]])
@@ -1118,6 +1133,11 @@ class HieraForPreTraining(HieraPreTrainedModel):
             var = targets.var(dim=-1, keepdim=True)  # unbiased, as in the official code
             targets = (targets - mean) / (var + 1.0e-6) ** 0.5
         masked_patches = ~visible  # the loss covers the patches the encoder did not see
+        if not torch.compiler.is_compiling() and not masked_patches.any():
+            raise ValueError(
+                "Nothing is hidden (mask_ratio=0 or visible_units all True): the MAE loss covers the hidden mask "
+                "units, so it would be NaN. Hide at least one unit, or run HieraModel for features."
+            )
         loss = ((logits[masked_patches] - targets[masked_patches]) ** 2).mean()
         return HieraForPreTrainingOutput(
             loss=loss,
@@ -1157,7 +1177,7 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
     input size, for dense heads (UperNet, Mask2Former, DETR) that call it with pixel values only.
 
     Each map is `reshaped_hidden_states[i]` (tokens rerolled to the grid) passed through a per-stage layer norm.
-    Stage `i` has stride `patch_stride * query_stride**min(i - 1, num_query_pool)` (4, 4, 8, 16, 32 pixels for
+    Stage `i` (stem: 0) has stride `patch_stride * query_stride**min(max(i - 1, 0), num_query_pool)` (4, 4, 8, 16, 32 pixels for
     stem, stage1..4 of the image presets; 2 frames in time for video).
 
     Any size: the input is zero-padded at the bottom and right (and after the last frame) up to a multiple of
@@ -1222,7 +1242,7 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         check_kwargs(self, kwargs)
         check_pixel_values(self.config, pixel_values, "padded")
         size = spatial_size(self.config, pixel_values)
-        outputs = self.hiera(self.pad(pixel_values), interpolate_pos_encoding=True, **kwargs)
+        outputs = self.hiera(self.pad(pixel_values), interpolate_pos_encoding=True, return_dict=True, **kwargs)
         feature_maps = []
         for stage, hidden, stride in zip(self.stage_names, outputs.reshaped_hidden_states, self.stage_strides()):
             if stage in self.out_features:
