@@ -64,6 +64,28 @@ def test_mae_parity(name):
         torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0, msg=key)
 
 
+def test_mae_parity_without_noise_uses_one_mask_for_both():
+    """`paired_outputs` (and so conversion's verification) without `noise` draws one mask for both models."""
+    official = official_model("hiera_tiny_224", pretraining=True)
+    ours = converted_model("hiera_tiny_224", official, pretraining=True)
+    torch.manual_seed(5)
+    for key, (actual, expected) in paired_outputs(ours, official, official_input("hiera_tiny_224")).items():
+        torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0, msg=key)
+
+
+def test_from_official_refuses_what_it_cannot_convert():
+    from hiera_hf.official import from_official
+
+    official = official_model("hiera_tiny_224")
+    config = HieraConfig.from_preset("hiera_tiny_224")
+    with pytest.raises(TypeError, match="takes an official hiera model.*got dict.*official_model"):
+        from_official(dict(official.state_dict()), config)
+    with pytest.raises(TypeError, match="needs the HieraConfig of the model, got NoneType"):
+        from_official(official, None)
+    with pytest.raises(ValueError, match=r"does not have the architecture of this config \(embed_dim=96, depths=\(2,"):
+        from_official(official, HieraConfig.from_preset("hiera_base_224"))
+
+
 @pytest.mark.parametrize("name", ["hiera_tiny_224", "hiera_base_16x224"])
 def test_mae_checkpoint_as_encoder(name):
     """An MAE checkpoint loads into HieraModel (num_query_pool=2) and gives the official encoder's tokens."""

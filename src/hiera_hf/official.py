@@ -11,6 +11,7 @@ The conversion script, the parity tests and the benchmark all go through these.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -360,6 +361,13 @@ def from_official(official: torch.nn.Module, config: HieraConfig, **kwargs) -> t
     `kwargs` go to the constructor (e.g. `attn_implementation`). Keys are mapped by `convert_official_state_dict` and
     loaded strictly: every official weight used, every one of ours filled.
     """
+    if not isinstance(official, torch.nn.Module):
+        raise TypeError(
+            f"from_official takes an official hiera model (torch.nn.Module), got {type(official).__name__}; for a "
+            "checkpoint's state dict use official_model(config, state_dict=...) first."
+        )
+    if not isinstance(config, HieraConfig):
+        raise TypeError(f"from_official needs the HieraConfig of the model, got {type(config).__name__}.")
     pretraining = not hasattr(official, "head")  # the official MAE model deletes its head
     config = HieraConfig.from_dict(config.to_dict())  # a copy
     if not pretraining:
@@ -368,7 +376,14 @@ def from_official(official: torch.nn.Module, config: HieraConfig, **kwargs) -> t
     model_class = hiera_class_for(config, "pretraining" if pretraining else "classification")
     with no_init_weights():  # every weight is loaded next (the init of Hiera-H alone takes ~8 s)
         model = model_class._from_config(config, **kwargs)
-    model.load_state_dict(state_dict, strict=True)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:  # missing, unexpected or differently sized weights
+        raise ValueError(
+            f"The official model does not have the architecture of this config (embed_dim={config.embed_dim}, "
+            f"depths={tuple(config.depths)}, num_heads={tuple(config.num_heads)}, num_frames={config.num_frames}): "
+            f"build the config from the same preset. {str(error)[:400]}"
+        ) from error
     return model.eval()
 
 
@@ -383,12 +398,15 @@ def paired_outputs(model, official, pixel_values: torch.Tensor, noise: torch.Ten
 
     Returns `{name: (ours, official)}`. Classifiers: `logits` (official: its head applies a softmax in eval mode,
     so it runs in train mode here), `pooled` features and each stage's output in spatial order (`stage1`, ...).
-    MAE (`noise` fixes the mask of both): `loss` and `masked_predictions`.
+    MAE: `loss` and `masked_predictions`, both models hiding the same units (those `noise` picks; random noise,
+    the same for both, if none is given).
     """
     ours_pixels = official_layout_to_ours(pixel_values)
     if not hasattr(official, "head"):
-        outputs = model(ours_pixels, noise=noise)
         unit_grid = [t // m for t, m in zip(model.config.tokens_spatial_shape, model.config.masked_unit_size)]
+        if noise is None:
+            noise = torch.rand(pixel_values.shape[0], math.prod(unit_grid), device=pixel_values.device)
+        outputs = model(ours_pixels, noise=noise)
         keep = model.hiera.visible_mask_units(unit_grid, pixel_values.shape[0], pixel_values.device, noise)[0]
         loss, predictions, _, _ = official(pixel_values, mask=keep)
         return {
@@ -401,10 +419,13 @@ def paired_outputs(model, official, pixel_values: torch.Tensor, noise: torch.Ten
         official_logits, stages = official(pixel_values, return_intermediates=True)
     finally:
         official.head.train(head_was_training)
-    outputs = model.hiera(ours_pixels, output_hidden_states=True)
+    outputs = model(ours_pixels, output_hidden_states=True)  # the classifier's own forward, checks and all
     pairs = {
-        "logits": (model.classifier(outputs.pooler_output), official_logits),
-        "pooled": (outputs.pooler_output, official.norm(stages[-1].flatten(1, -2).mean(dim=1))),
+        "logits": (outputs.logits, official_logits),
+        "pooled": (
+            model.hiera.pooler(outputs.hidden_states[-1]),
+            official.norm(stages[-1].flatten(1, -2).mean(dim=1)),
+        ),
     }
     for index, (ours_stage, official_stage) in enumerate(zip(outputs.reshaped_hidden_states[1:], stages)):
         pairs[f"stage{index + 1}"] = (ours_stage, official_stage)
