@@ -22,9 +22,6 @@ from hiera_hf import export as export_module
 from hiera_hf.export import ExportError, HieraOnnxClassifier, export, onnx_session
 from hiera_hf.modeling_hiera import hiera_class_for
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 LABELS = dict(enumerate(["left", "right", "still", "up", "down"]))
 
 
@@ -122,6 +119,10 @@ def test_onnx_classifier_returns_what_the_pipelines_return(tmp_path):
         assert [r["score"] for r in actual] == pytest.approx([r["score"] for r in expected], abs=1e-5)
     batch = runner(inputs[:2], top_k=2)
     assert len(batch) == 2 and batch[0] == runner(inputs[0], top_k=2)
+    video_runner = cases[-1][0]  # a list of PIL frames is one video, a list of videos a batch
+    frames = [Image.fromarray(frame) for frame in rng.integers(0, 256, (24, 64, 80, 3), dtype=np.uint8)]
+    one = video_runner(frames, top_k=2)
+    assert isinstance(one[0], dict) and video_runner([frames, frames], top_k=2) == [one, one]
 
 
 def test_int8_agrees_with_fp32_on_a_trained_model(tmp_path, trained_digits):
@@ -169,11 +170,23 @@ def test_nothing_is_written_when_verification_fails(tmp_path):
     for name, content in previous.items():
         (tmp_path / "out" / name).write_bytes(content)
     with mock.patch.object(export_module, "verify", side_effect=ExportError("differs by 1e-2")):
-        with pytest.raises(ExportError):
+        with pytest.raises(ExportError, match="differs by 1e-2"):
             export(str(folder), tmp_path / "out", pt2=False, overwrite=True)
     kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
     assert kept == previous  # the previous export is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "out"]  # no staging folder left
+
+
+def test_an_output_that_is_a_file_is_refused_before_anything_is_written(tmp_path):
+    from hiera_hf.atomic import atomic_folder
+
+    target = tmp_path / "out"
+    target.write_bytes(b"not a folder")
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match="is a file, not a folder"):
+            with atomic_folder(target, overwrite=overwrite):
+                raise AssertionError("the staging folder was made")
+    assert target.read_bytes() == b"not a folder" and [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_a_file_that_differs_from_the_model_is_refused(tmp_path):

@@ -45,7 +45,8 @@ def test_each_mode_agrees_with_fp32_on_a_trained_model(trained_digits, validatio
     if resolve_mode(mode) == "fp32":
         assert largest < 1e-4, largest  # compiled fp32 is the same computation
     else:
-        assert largest < 0.5, largest  # bf16 keeps 8 bits of mantissa: logits move by a few hundredths
+        # bf16 keeps 8 bits of mantissa: logits of up to ~7 moved by at most 0.048 when measured (3x that allowed)
+        assert largest < 0.15, largest
 
 
 def test_the_one_step_works_with_pipelines(trained_digits):
@@ -67,7 +68,10 @@ def test_auto_follows_the_cpu(monkeypatch):
     assert resolve_mode("fp32") == "fp32" and resolve_mode("bf16") == "bf16"
     with pytest.raises(ValueError, match="mode must be one of auto, bf16, fp32"):
         resolve_mode("int4")
-    assert isinstance(cpu_has_native_bf16(), bool)
+    flags = set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split())
+    native = bool({"amx_bf16", "avx512_bf16"} & flags)
+    # torch's probes agree with the kernel's flags (they may only say no where the OS withholds AMX's tiles)
+    assert cpu_has_native_bf16() in ((True, False) if native else (False,))
 
 
 @pytest.mark.parametrize("mode", ["fp32", "bf16"])
@@ -113,3 +117,5 @@ def test_max_autotune_times_inductors_own_gemm_kernels():
 def test_bad_model_gets_a_type_error():
     with pytest.raises(TypeError, match="fast_model takes a Hiera model, or a folder or Hub id, got int"):
         fast_model(42)
+    with pytest.raises(ValueError, match=r"for the official checkpoint 'hiera_tiny_224.pth' load the model first"):
+        fast_model("hiera_tiny_224.pth")

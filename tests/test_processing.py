@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import subprocess
@@ -27,7 +28,6 @@ from hiera_hf import (
     HieraVideoProcessor,
 )
 
-RNG = np.random.default_rng(0)
 OFFICIAL_IMAGE_TRANSFORM = transforms.Compose(
     [
         transforms.Resize(256, interpolation=transforms.InterpolationMode.BICUBIC),
@@ -144,6 +144,30 @@ def test_image_processor_round_trip(tmp_path):
     image = photo()
     torch.testing.assert_close(
         loaded(image, return_tensors="pt").pixel_values, processor(image, return_tensors="pt").pixel_values
+    )
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_default_processor_fits_a_non_square_model(video):
+    """A model without a processor file gets the official transform sized for its input, both sides: the crop of
+    a 64x96 model is 64x96 whatever the frame's shape; a square model keeps the official sizes."""
+    from helpers import pixels_for, small_config
+
+    from hiera_hf.training import processor_for
+
+    config = small_config(video, image_size=(64, 96))
+    processor = processor_for(config, None)
+    frames = [np.zeros((120, 60, 3), np.uint8), np.zeros((60, 200, 3), np.uint8)]  # portrait, wide
+    model = (HieraForVideoClassification if video else HieraForImageClassification)(config).eval()
+    for frame in frames:
+        inputs = processor(np.stack([frame] * config.num_frames) if video else frame, return_tensors="pt")
+        assert inputs.pixel_values.shape == pixels_for(config)[:1].shape
+        with torch.no_grad():
+            assert model(inputs.pixel_values).logits.shape == (1, config.num_labels)
+    square = processor_for(HieraConfig.from_preset("hiera_base_16x224" if video else "hiera_base_224"), None)
+    assert (
+        square.size.shortest_edge == (224 if video else 256)
+        and square.crop_size.height == square.crop_size.width == 224
     )
 
 
@@ -276,6 +300,26 @@ def test_bad_videos(tmp_path):
         processor(np.zeros((0, 64, 64, 3), dtype=np.uint8))
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (dict(num_clips=0), "num_clips must be a positive integer, got 0"),
+        (dict(num_crops=0), "num_crops must be a positive integer, got 0"),
+        (dict(num_frames=0), "num_frames must be a positive integer, got 0"),
+        (dict(frame_sampling_rate=0), "frame_sampling_rate must be a positive integer, got 0"),
+        (dict(num_frames=2.5), "num_frames must be a positive integer, got 2.5"),
+        (dict(fps=0), r"fps \(frames sampled per second of video\) must be a positive number, got 0"),
+    ],
+)
+def test_bad_sampling_options_are_named(option, message, tmp_path):
+    """Zeros are refused, not replaced by the defaults or left to fail in torch (or, for a file, blamed on it)."""
+    path = tmp_path / "clip.mp4"
+    write_video(path, moving_frames())
+    for video in (moving_frames(), str(path)):
+        with pytest.raises(ValueError, match=message):
+            HieraVideoProcessor()(video, **option)
+
+
 # ---- pipelines and remote code ------------------------------------------------------------------------------------
 
 
@@ -308,18 +352,18 @@ def video_folder(tmp_path_factory):
     return folder
 
 
+def assert_same_results(actual: list[dict], expected: list[dict]) -> None:
+    assert [r["label"] for r in actual] == [r["label"] for r in expected]
+    assert [r["score"] for r in actual] == pytest.approx([r["score"] for r in expected], abs=1e-6)
+
+
 def test_image_classification_pipeline(image_folder):
-    from_folder = pipeline("image-classification", model=str(image_folder))
-    results = from_folder(photo(), top_k=2)
-    assert len(results) == 2 and {r["label"] for r in results} <= {"left", "right", "still"}
+    """A pipeline from the folder and one from the loaded objects return the same labels and scores."""
+    processor = HieraImageProcessorPil.from_pretrained(image_folder)
+    from_folder = pipeline("image-classification", model=str(image_folder), image_processor=processor)
     model = HieraForImageClassification.from_pretrained(image_folder)
     from_objects = pipeline("image-classification", model=model, image_processor=HieraImageProcessorPil())
-    assert (
-        from_objects(photo(), top_k=2)[0]["label"]
-        == pipeline("image-classification", model=str(image_folder), image_processor=HieraImageProcessorPil())(
-            photo(), top_k=2
-        )[0]["label"]
-    )
+    assert_same_results(from_objects(photo(), top_k=2), from_folder(photo(), top_k=2))
 
 
 def test_pipeline_scores_are_the_softmax_of_the_model(image_folder, video_folder, video_file):
@@ -350,12 +394,11 @@ def test_image_feature_extraction_pipeline(image_folder):
 
 
 def test_video_classification_pipeline(video_folder, video_file):
-    classifier = pipeline("video-classification", model=str(video_folder))
-    results = classifier(str(video_file), top_k=3)
-    assert [r["label"] for r in sorted(results, key=lambda r: r["label"])] == ["left", "right", "still"]
+    """As for images: from the folder or from the loaded objects, the same labels and scores."""
+    results = pipeline("video-classification", model=str(video_folder))(str(video_file), top_k=3)
     model = HieraForVideoClassification.from_pretrained(video_folder)
     from_objects = pipeline("video-classification", model=model, video_processor=HieraVideoProcessor(num_frames=8))
-    assert from_objects(str(video_file), top_k=1)[0]["label"] == results[0]["label"]
+    assert_same_results(from_objects(str(video_file), top_k=3), results)
 
 
 def test_remote_code_without_the_package(image_folder, video_folder, video_file, tmp_path):
@@ -379,6 +422,7 @@ def test_remote_code_without_the_package(image_folder, video_folder, video_file,
         else:
             raise SystemExit("hiera_hf is importable")
 
+        import json
         import torch
         from PIL import Image
         from transformers import (AutoBackbone, AutoConfig, AutoImageProcessor, AutoModel,
@@ -396,15 +440,27 @@ def test_remote_code_without_the_package(image_folder, video_folder, video_file,
         processor = AutoImageProcessor.from_pretrained(image, trust_remote_code=True)
         assert type(processor).__name__ == "HieraImageProcessor", type(processor)
         picture = Image.open({str(tmp_path / "photo.png")!r})
-        print(pipeline("image-classification", model=image, trust_remote_code=True)(picture, top_k=1))
-        print(len(pipeline("image-feature-extraction", model=image, trust_remote_code=True)(picture)[0]))
+        results = {{
+            "image": pipeline("image-classification", model=image, trust_remote_code=True)(picture, top_k=2),
+            "features": pipeline("image-feature-extraction", model=image, trust_remote_code=True)(picture)[0],
+        }}
         video_model = AutoModelForVideoClassification.from_pretrained(video, trust_remote_code=True)
         assert type(AutoVideoProcessor.from_pretrained(video, trust_remote_code=True)).__name__ == "HieraVideoProcessor"
-        print(pipeline("video-classification", model=video, trust_remote_code=True)({str(video_file)!r}, top_k=1))
-        print("remote code ok")
+        results["video"] = pipeline("video-classification", model=video, trust_remote_code=True)({str(video_file)!r}, top_k=2)
+        print(json.dumps(results))
         """
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    assert "remote code ok" in result.stdout
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    picture = Image.open(tmp_path / "photo.png")
+    local = {  # the same pipelines with hiera_hf installed: the remote code computes the same
+        "image": pipeline("image-classification", model=str(image_folder))(picture, top_k=2),
+        "features": pipeline("image-feature-extraction", model=str(image_folder))(picture)[0],
+        "video": pipeline("video-classification", model=str(video_folder))(str(video_file), top_k=2),
+    }
+    for task in ("image", "video"):
+        assert [r["label"] for r in remote[task]] == [r["label"] for r in local[task]], task
+        assert [r["score"] for r in remote[task]] == pytest.approx([r["score"] for r in local[task]], abs=1e-5), task
+    np.testing.assert_allclose(np.array(remote["features"]), np.array(local["features"]), atol=1e-5, rtol=0)

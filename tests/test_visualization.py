@@ -308,6 +308,25 @@ def test_visualize_command_writes_the_pictures_that_suit_each_model(tmp_path, ca
             ]
         )
     assert not (tmp_path / "d").exists()
+    # A write that fails on the second picture leaves the folder as it was: no picture, no temporary file.
+    from unittest import mock
+
+    from matplotlib.figure import Figure
+
+    original, calls = Figure.savefig, []
+
+    def failing_second(figure, *args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return original(figure, *args, **kwargs)
+
+    (tmp_path / "e").mkdir()
+    with mock.patch.object(Figure, "savefig", failing_second), pytest.raises(OSError, match="disk full"):
+        cli_main(
+            ["visualize", "--model", str(classifier), "--input", str(image_path), "--output-dir", str(tmp_path / "e")]
+        )
+    assert len(calls) == 2 and list((tmp_path / "e").iterdir()) == []
     with pytest.raises(SystemExit):
         cli_main(["visualize", "--model", str(classifier), "--input", str(image_path), "--figures", "reconstruction"])
     assert "cannot draw reconstruction" in capsys.readouterr().err

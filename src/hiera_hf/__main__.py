@@ -18,6 +18,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import PRESETS, HieraConfig, HieraForImageClassification, HieraImageProcessorPil
+from .training import processor_sizes
 
 
 def imagenet_labels() -> dict[int, str]:
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None):
     parser.add_argument("--image", help="an image file (default: a drawn test picture)")
     parser.add_argument("--top-k", type=int, default=5)
     args = parser.parse_args(argv)
+    if args.top_k < 1:
+        parser.error(f"--top-k must be at least 1, got {args.top_k}")
 
     if args.model:
         model = HieraForImageClassification.from_pretrained(args.model)
@@ -62,10 +65,7 @@ def main(argv: list[str] | None = None):
         source = f"preset {args.preset}, random weights"
     model.eval()
     image = Image.open(args.image) if args.image else demo_image()
-    crop = model.config.image_size[0]  # the official evaluation transform, sized for the model
-    processor = HieraImageProcessorPil(
-        size={"shortest_edge": int(256 / 224 * crop)}, crop_size={"height": crop, "width": crop}
-    )
+    processor = HieraImageProcessorPil(**processor_sizes(model.config))  # the official transform, model-sized
     pixel_values = processor(image, return_tensors="pt").pixel_values
 
     start = time.perf_counter()
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None):
         logits = model(pixel_values).logits
     elapsed = time.perf_counter() - start
     probabilities = logits.softmax(-1)[0]
-    scores, indices = probabilities.topk(args.top_k)
+    scores, indices = probabilities.topk(min(args.top_k, probabilities.numel()))
     parameters = sum(p.numel() for p in model.parameters()) / 1e6
     print(f"model: {source} ({parameters:.2f}M parameters, attention: {model.config._attn_implementation})")
     print(f"input: {args.image or 'drawn test picture'} -> pixel_values {tuple(pixel_values.shape)}")

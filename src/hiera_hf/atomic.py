@@ -50,6 +50,8 @@ def atomic_folder(destination: str | os.PathLike, overwrite: bool = False) -> It
     """Yield an empty staging folder beside `destination`; when the block ends without an error it replaces
     `destination` (`overwrite=True` needed if it exists), otherwise it is removed and `destination` is untouched."""
     destination = Path(destination)
+    if destination.exists() and not destination.is_dir():  # (overwrite replaces folders, never a file)
+        raise FileExistsError(f"{str(destination)!r} is a file, not a folder: choose another output folder.")
     if destination.exists() and not overwrite:
         raise FileExistsError(f"{str(destination)!r} exists; pass overwrite=True (--overwrite) to replace it.")
     destination.parent.mkdir(parents=True, exist_ok=True)

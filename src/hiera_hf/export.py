@@ -293,8 +293,8 @@ def export(
 class HieraOnnxClassifier:
     """Run an exported classifier folder like `pipeline("image-classification")` / `("video-classification")`.
 
-    `HieraOnnxClassifier(folder)(inputs, top_k=5)`: one input (a path, PIL image, array, or video path/frames) gives
-    a list of `{"label", "score"}` dicts, a list of inputs a list of such lists. The processor and the labels come
+    `HieraOnnxClassifier(folder)(inputs, top_k=5)`: one input (a path, PIL image, array, or a video's path, array
+    or list of PIL frames) gives a list of `{"label", "score"}` dicts, a list of inputs a list of such lists. The processor and the labels come
     from the folder; `int8=True` runs `model_int8.onnx`.
     """
 
@@ -312,7 +312,11 @@ class HieraOnnxClassifier:
         return item
 
     def __call__(self, inputs, top_k: int = 5):
-        single = not isinstance(inputs, list)
+        from PIL import Image
+
+        # (a list of PIL frames is one video, as for the video processor)
+        frames = self.config.is_video and bool(inputs) and all(isinstance(i, Image.Image) for i in inputs)
+        single = not isinstance(inputs, list) or frames
         items = [self._prepare(item) for item in ([inputs] if single else inputs)]
         pixels = self.processor(items, return_tensors="np").pixel_values.astype(np.float32)
         logits = _run(self.session, pixels)

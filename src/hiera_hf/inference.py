@@ -49,7 +49,7 @@ def resolve_mode(mode: str, device: str | torch.device = "cpu") -> str:
 def fast_model(
     model, mode: str = "auto", compile: bool = True, device: str | torch.device = "cpu", max_autotune: bool = False
 ):
-    """`model` (a loaded Hiera model, or a folder, Hub id or official layout its saved class loads from) in eval
+    """`model` (a loaded Hiera model, or a folder or Hub id, ours or in the official layout) in eval
     mode, in the dtype `mode` chooses, its forward compiled when `compile` (it stays a `HieraFor...` model:
     pipelines, `.config`, saving all work). Run it under `torch.inference_mode()` or `no_grad` (pipelines do):
     freezing applies to calls without gradients, and reads the weights once: reload rather than change them.
@@ -61,6 +61,11 @@ def fast_model(
     from .modeling_hiera import hiera_class_for, saved_task
 
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[resolve_mode(mode, device)]
+    if isinstance(model, (str, Path)) and str(model).endswith(".pth"):  # (no config beside it to pick the class)
+        raise ValueError(
+            f"fast_model reads folders and Hub ids; for the official checkpoint {str(model)!r} load the model first, "
+            "e.g. fast_model(HieraForImageClassification.from_pretrained(path))."
+        )
     if isinstance(model, (str, Path)):
         config = HieraConfig.from_pretrained(model)
         model = hiera_class_for(config, saved_task(config)).from_pretrained(model, dtype=dtype)

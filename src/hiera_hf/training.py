@@ -23,7 +23,8 @@ def load_model(
     `config_overrides`: a dict or JSON object string of config fields (e.g. `{"embed_dim": 32, "depths": [1, 1, 2,
     1], "image_size": [64, 64]}`). `config_kwargs` (labels, ...) are set on the config too. From a folder, a new
     `image_size`/`num_frames` interpolates the position embeddings and an MAE folder loads into other classes with
-    three query poolings (see `HieraPreTrainedModel.from_pretrained`); a head whose size differs is re-initialised.
+    three query poolings (see `HieraPreTrainedModel.from_pretrained`); any weight whose size differs (a head for
+    other labels) is re-initialised, and Transformers' warning lists it.
     """
     overrides = json.loads(config_overrides) if isinstance(config_overrides, str) else dict(config_overrides or {})
     overrides.update(config_kwargs)
@@ -73,23 +74,30 @@ def layerwise_lr_groups(model, learning_rate: float, weight_decay: float, layer_
     return list(groups.values())
 
 
+def processor_sizes(config) -> dict:
+    """`size` and `crop_size` of the official evaluation transform for `config`: the crop is the input size, the
+    shorter side `int(256 / 224 * crop)` for images and `crop` for videos (of the longer crop side, when the input
+    is not square, so that the crop fits in every frame)."""
+    height, width = config.image_size
+    crop = max(height, width)
+    shorter = crop if config.is_video else int(256 / 224 * crop)
+    return {"size": {"shortest_edge": shorter}, "crop_size": {"height": height, "width": width}}
+
+
 def processor_for(config, name_or_path: str):
-    """The model folder's processor, or the default one sized for `config` (crop = input size, as the official
-    evaluation does: shorter side `int(256 / 224 * crop)` for images, `crop` for videos)."""
+    """The model folder's processor, or the default one sized for `config` (`processor_sizes`)."""
     from .image_processing_hiera import HieraImageProcessor
     from .video_processing_hiera import HieraVideoProcessor
 
-    crop = config.image_size[0]
+    default = processor_sizes(config)
     if config.is_video:
         file, make = "video_preprocessor_config.json", HieraVideoProcessor
-        default = dict(size={"shortest_edge": crop}, crop_size={"height": crop, "width": crop})
         default["num_frames"] = config.num_frames
     else:
         file, make = "preprocessor_config.json", HieraImageProcessor
-        default = dict(size={"shortest_edge": int(256 / 224 * crop)}, crop_size={"height": crop, "width": crop})
     if name_or_path and os.path.isfile(os.path.join(name_or_path, file)):
         return make.from_pretrained(name_or_path)
     return make(**default)
 
 
-__all__ = ["layer_index", "layerwise_lr_groups", "load_model", "processor_for"]
+__all__ = ["layer_index", "layerwise_lr_groups", "load_model", "processor_for", "processor_sizes"]

@@ -314,9 +314,9 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
     ) -> np.ndarray:
         """The frame indices of every clip, clip after clip: `num_clips * num_frames` indices, `frame_sampling_rate`
         frames apart, or `fps` frames per second of video (from `metadata.fps`)."""
-        num_frames = num_frames or self.num_frames
-        rate = frame_sampling_rate or self.frame_sampling_rate
-        num_clips = num_clips or self.num_clips
+        num_frames = self.num_frames if num_frames is None else num_frames
+        rate = self.frame_sampling_rate if frame_sampling_rate is None else frame_sampling_rate
+        num_clips = self.num_clips if num_clips is None else num_clips
         if fps is not None:
             if not metadata.fps:
                 raise ValueError(
@@ -460,6 +460,13 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
         if unknown:
             raise TypeError(f"Unknown video processor arguments: {sorted(unknown)}")
         options = {name: kwargs.get(name, getattr(self, name, None)) for name in self.valid_kwargs.__annotations__}
+        for name in ("num_frames", "frame_sampling_rate", "num_clips", "num_crops"):
+            value = options[name]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        fps = options.get("fps")
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0):
+            raise ValueError(f"fps (frames sampled per second of video) must be a positive number, got {fps!r}.")
         sample_indices_fn = partial(self.sample_frames, **options) if options["do_sample_frames"] else None
         videos, metadata = self._decode_and_sample_videos(
             videos, options.pop("video_metadata"), options["do_sample_frames"], sample_indices_fn

@@ -628,11 +628,17 @@ def main(argv: list[str] | None = None) -> list[Path]:
     figures = {name: make_figure(name, model, processor, args.input, **options) for name in names}
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, figure in figures.items():
-        path = output / f"{Path(args.input).stem}_{name}.png"
-        figure.savefig(path)
-        written.append(path)
+    written = [output / f"{Path(args.input).stem}_{name}.png" for name in figures]
+    staged = [path.with_name(f".{path.name}.tmp") for path in written]
+    try:  # every file encoded before any is moved into place: a failed write leaves the folder as it was
+        for figure, temporary in zip(figures.values(), staged):
+            figure.savefig(temporary, format="png")
+    except BaseException:
+        for temporary in staged:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, path in zip(staged, written):
+        os.replace(temporary, path)
         print(path)
     return written
 
