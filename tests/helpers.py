@@ -1,11 +1,23 @@
-"""Shared test helpers: official models with random weights, mapped into ours through the package's key map."""
+"""Shared test helpers: official models with random weights, mapped into ours through the package's key map; the
+small models and common arguments the example scripts are run with."""
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
 
 import torch
 from transformers.initialization import no_init_weights
 
 from hiera_hf import VIDEO_GEOMETRY, HieraConfig, official
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the scripts' shared module, the demo
+from demo import SMALL_HIERA  # noqa: E402  (the main job's model: one definition)
+
+SMALL_IMAGE = json.dumps(SMALL_HIERA)  # --config_overrides of the example scripts' small image model
+SMALL_VIDEO = json.dumps({**SMALL_HIERA, "depths": [1, 1, 1, 1], "num_frames": 8})
+EXAMPLE_COMMON = ["--report_to", "none", "--dataloader_num_workers", "0", "--seed", "0", "--save_strategy", "no"]
 
 
 def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

@@ -1,7 +1,7 @@
 """Conversion of the 20 official checkpoints: fabricated official checkpoints in, verified Transformers folders out.
 
-Full conversion with verification against the official model runs for six checkpoints (image tiny and base_plus,
-video base; fine-tuned and MAE each: one and two heads, 2-D and 3-D, both sources); the other fourteen are checked
+Full conversion with verification against the official model runs for the ten checkpoints of the five smallest
+architectures (fine-tuned and MAE each: one and two heads, 2-D and 3-D, both sources); the other ten are checked
 key by key and shape by shape on the `meta` device. Full parity of every architecture through the same key map is
 tests/test_parity.py's job.
 """

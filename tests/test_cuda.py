@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import pixels_for, randomize_, small_config
+from helpers import SMALL_IMAGE, pixels_for, randomize_
 
 from hiera_hf import (
     HieraBackbone,
@@ -128,8 +128,8 @@ def test_video_classifier_and_the_backbone_at_1024():
     video = base_classifier(video=True).to(torch.bfloat16)
     with torch.no_grad(), flash_or_efficient_only():
         assert video(pixels(video.config, 2).to(torch.bfloat16)).logits.shape == (2, 400)
-    config = small_config(out_features=["stage1", "stage2", "stage3", "stage4"], image_size=(224, 224))
-    backbone = HieraBackbone(HieraConfig.from_preset("hiera_base_224", out_features=config.out_features))
+    stages = ["stage1", "stage2", "stage3", "stage4"]
+    backbone = HieraBackbone(HieraConfig.from_preset("hiera_base_224", out_features=stages))
     backbone = backbone.to(DEVICE, torch.bfloat16).eval()
     with torch.no_grad(), flash_or_efficient_only():
         maps = backbone(torch.randn(1, 3, 1024, 1024, device=DEVICE, dtype=torch.bfloat16)).feature_maps
@@ -146,10 +146,9 @@ def test_image_example_under_fsdp_saves_and_resumes_a_sharded_checkpoint(tmp_pat
 
     load_script(ROOT / "examples" / "make_demo_data.py").write_digits(tmp_path / "data")
     digits = tmp_path / "data" / "digits"
-    small = {"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 2, 1], "image_size": [64, 64]}
     arguments = [
         str(ROOT / "examples" / "image-classification" / "run_image_classification.py"),
-        "--model_name_or_path", "hiera_tiny_224", "--config_overrides", json.dumps(small),
+        "--model_name_or_path", "hiera_tiny_224", "--config_overrides", SMALL_IMAGE,
         "--train_dir", str(digits / "train"), "--validation_dir", str(digits / "validation"),
         "--do_train", "--max_steps", "6", "--per_device_train_batch_size", "16", "--save_strategy", "steps",
         "--save_steps", "3", "--report_to", "none", "--dataloader_num_workers", "0", "--seed", "0",

@@ -191,18 +191,18 @@ def test_video_folder_averages_clips_and_crops(tmp_path):
 def test_metric_modules_load_offline(tmp_path):
     """evaluate.load(<path>) with the Hub unreachable, and the numbers a hand computation gives."""
     code = f"""
-import evaluate, numpy as np
+import evaluate, json, numpy as np
 top_k = evaluate.load({str(EXAMPLES / "metrics" / "top_k_accuracy")!r}, keep_in_memory=True)
 scores = np.array([[0.1, 0.9, 0.0], [0.8, 0.15, 0.05], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
-print(top_k.compute(predictions=scores, references=[1, 1, 0, 2], k=(1, 2)))
+print(json.dumps(top_k.compute(predictions=scores, references=[1, 1, 0, 2], k=(1, 2))))
 iou = evaluate.load({str(EXAMPLES / "metrics" / "mean_iou")!r}, keep_in_memory=True)
 prediction, truth = np.array([[[0, 0], [1, 1]]]), np.array([[[0, 1], [1, 255]]])
-print(iou.compute(predictions=prediction, references=truth, num_labels=2, label_names=["a", "b"]))
+print(json.dumps(iou.compute(predictions=prediction, references=truth, num_labels=2, label_names=["a", "b"])))
 """
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    top_k, iou = (eval(line) for line in result.stdout.strip().splitlines()[-2:])
+    top_k, iou = (json.loads(line) for line in result.stdout.strip().splitlines()[-2:])
     assert top_k == {"top1_accuracy": 0.25, "top2_accuracy": 0.5}
     # a: truth {(0,0)}, predicted {(0,0),(0,1)} -> 1/2; b: truth {(0,1),(1,0)}, predicted {(1,0)} (255 ignored) -> 1/2
     assert iou == {"mean_iou": 0.5, "pixel_accuracy": 2 / 3, "iou_a": 0.5, "iou_b": 0.5}

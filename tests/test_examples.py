@@ -17,17 +17,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))  # hiera_examples, the scripts' shared module
+from helpers import EXAMPLE_COMMON, SMALL_IMAGE, SMALL_VIDEO  # noqa: E402
 from hiera_examples import load_script as load  # noqa: E402
 
 IMAGE_SCRIPT = EXAMPLES / "image-classification" / "run_image_classification.py"
 VIDEO_SCRIPT = EXAMPLES / "video-classification" / "run_video_classification.py"
 MAE_SCRIPT = EXAMPLES / "pretraining" / "run_mae.py"
 SEGMENTATION_SCRIPT = EXAMPLES / "semantic-segmentation" / "run_semantic_segmentation.py"
-SMALL_IMAGE = json.dumps({"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 2, 1], "image_size": [64, 64]})
-SMALL_VIDEO = json.dumps(
-    {"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 1, 1], "image_size": [64, 64], "num_frames": 8}
-)
-COMMON = ["--report_to", "none", "--dataloader_num_workers", "0", "--seed", "0", "--save_strategy", "no"]
+COMMON = EXAMPLE_COMMON
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from hiera_hf import (
 
 _suite = transformers_suite.load()
 ModelTesterMixin = _suite["modeling"].ModelTesterMixin
-floats_tensor, ids_tensor = _suite["modeling"].floats_tensor, _suite["modeling"].ids_tensor
+floats_tensor = _suite["modeling"].floats_tensor
 BackboneTesterMixin = _suite["backbone"].BackboneTesterMixin
 ConfigTester = _suite["configuration"].ConfigTester
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import EXAMPLE_COMMON, SMALL_VIDEO
 
 import hiera_hf.video_processing_hiera as video_processing
 from hiera_hf import HieraVideoProcessor
@@ -243,14 +244,11 @@ def test_video_datasets_train_and_evaluate(tmp_path, decode_counts):
     samples, _ = scan_video_folder(str(tmp_path / "motion" / "train"))
     assert len(samples) == 16 and decode_counts["frames"] <= 16 * 2  # the first frame of each (and its neighbour)
 
-    small = json.dumps({"embed_dim": 32, "num_heads": [1, 2, 4, 8], "depths": [1, 1, 1, 1], "image_size": [64, 64],
-                        "num_frames": 8})  # fmt: skip
-    common = ["--report_to", "none", "--dataloader_num_workers", "0", "--seed", "0", "--save_strategy", "no"]
     metrics = load_script(EXAMPLES / "video-classification" / "run_video_classification.py").main(
-        ["--model_name_or_path", "hiera_base_16x224", "--config_overrides", small,
+        ["--model_name_or_path", "hiera_base_16x224", "--config_overrides", SMALL_VIDEO,
          "--dataset_name", str(tmp_path / "motion_dataset"), "--frame_sampling_rate", "2",
          "--output_dir", str(tmp_path / "trained"), "--do_train", "--do_eval", "--max_steps", "2",
-         "--per_device_train_batch_size", "4", "--eval_num_clips", "2", *common]
+         "--per_device_train_batch_size", "4", "--eval_num_clips", "2", *EXAMPLE_COMMON]
     )  # fmt: skip
     assert "eval_loss" in metrics and "eval_2clip_top1_accuracy" in metrics
 
