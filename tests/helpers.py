@@ -20,6 +20,10 @@ SMALL_VIDEO = json.dumps({**SMALL_HIERA, "depths": [1, 1, 1, 1], "num_frames": 8
 EXAMPLE_COMMON = ["--report_to", "none", "--dataloader_num_workers", "0", "--seed", "0", "--save_strategy", "no"]
 
 
+class NotATensor:
+    """Any class: `torch.load(weights_only=True)` refuses to unpickle it."""
+
+
 def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give every parameter random values (LayerNorm weights and biases too) so no constant hides a bug.
 

@@ -18,7 +18,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from helpers import randomize_, write_video
+from helpers import NotATensor, randomize_, write_video
 from transformers import AutoModel, AutoModelForImageClassification, AutoModelForPreTraining, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,10 +220,6 @@ def test_extra_and_missing_keys_are_listed(tmp_path):
             "hiera_tiny_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=tmp_path / "missing.pth"
         )
     _assert_nothing_written(tmp_path / "out")
-
-
-class NotATensor:
-    """Any class: `torch.load(weights_only=True)` refuses to unpickle it."""
 
 
 def test_pickle_refused_by_weights_only(tmp_path):

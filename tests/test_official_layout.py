@@ -12,7 +12,7 @@ from pathlib import Path
 import hiera
 import pytest
 import torch
-from helpers import official_input, official_model, randomize_
+from helpers import NotATensor, official_input, official_model, randomize_
 from safetensors import safe_open
 from transformers import AutoModelForImageClassification, AutoModelForPreTraining
 from transformers.utils import logging
@@ -159,10 +159,6 @@ def test_loading_official_weights_states_their_license(tmp_path, caplog):
     HieraForImageClassification.from_pretrained(folder)
     assert WEIGHTS_LICENSE in caplog.text
     assert "CC-BY-NC-4.0" in WEIGHTS_LICENSE and "CC-BY-NC-4.0" in (ROOT / "NOTICE").read_text()
-
-
-class NotATensor:
-    """Any class: `torch.load(weights_only=True)` refuses to unpickle it."""
 
 
 def test_folders_in_no_layout_say_what_is_read_and_what_was_found(tmp_path):

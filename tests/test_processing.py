@@ -85,6 +85,10 @@ def test_image_input_kinds_agree(processor_class):
     batch = processor([image, photo(seed=1)], return_tensors="pt").pixel_values
     assert batch.shape == (2, 3, 224, 224)
     torch.testing.assert_close(batch[:1], reference, atol=1e-6, rtol=0)
+    gray = image.convert("L")  # a (H, W) array or tensor is a grayscale image, alone or in a list
+    expected = processor(gray, return_tensors="pt").pixel_values
+    for value in (np.asarray(gray), torch.from_numpy(np.asarray(gray).copy()), [np.asarray(gray)]):
+        torch.testing.assert_close(processor(value, return_tensors="pt").pixel_values, expected, atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "I;16", "1"])

@@ -62,6 +62,17 @@ class _HieraImageDefaults(HieraProcessorMixin):
     image_std = IMAGENET_DEFAULT_STD
     size = {"shortest_edge": 256}
 
+    def _prepare_images_structure(self, images, expected_ndims: int = 3):
+        # Transformers' flattening takes 3-D arrays only: a (H, W) grayscale one gets its channel axis here
+        # (`to_rgb_image` then makes it RGB, as it does grayscale PIL images).
+        def with_channel(image):
+            return image[..., None] if isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim == 2 else image
+
+        images = (
+            [with_channel(image) for image in images] if isinstance(images, (list, tuple)) else with_channel(images)
+        )
+        return super()._prepare_images_structure(images, expected_ndims=expected_ndims)
+
     def process_image(self, image, *args, **kwargs):
         return super().process_image(to_rgb_image(image), *args, **kwargs)
 
