@@ -286,57 +286,75 @@ def cpu_best_peers(args, video: bool) -> list[Peer]:
 
 
 def int8_peers(args, ours, config, batch_sizes) -> list[Peer]:
-    """`exported_cpu_routes` of our model as peers, calibrated on random input, exported at each batch size they
-    run (static shapes) and picked by the input's batch size."""
-    by_batch = {}
-    for batch_size in batch_sizes:
-        example = torch.randn(batch_size, 3, *config.image_size)
-        by_batch[batch_size] = exported_cpu_routes(
-            ours, example, [example], compile_int8=not args.no_compile, static=True
+    """`exported_cpu_routes` of our model as peers, calibrated on random input: ONNX Runtime's file once (its batch
+    axis is dynamic), the others exported at each batch size they run (static shapes) and picked by the input's."""
+    examples = {batch_size: torch.randn(batch_size, 3, *config.image_size) for batch_size in batch_sizes}
+    peers = []
+    onnx_runtime = onnx_runtime_int8_route(ours, examples[batch_sizes[0]])
+    if onnx_runtime is not None:
+        peers.append(Peer(f"hiera_hf {ONNX_RUNTIME_INT8}", onnx_runtime, ours=True, run=lambda r, x: r(x)))
+    by_batch = {
+        batch_size: exported_cpu_routes(
+            ours, example, [example], compile_int8=not args.no_compile, static=True, onnx_runtime=False
         )
+        for batch_size, example in examples.items()
+    }
     names = [name for name in by_batch[batch_sizes[0]] if all(name in routes for routes in by_batch.values())]
-    return [
+    return peers + [
         Peer(f"hiera_hf {name}", by_batch, ours=True, run=lambda routes, x, name=name: routes[len(x)][name](x))
         for name in names
     ]
 
 
+ONNX_RUNTIME_INT8 = "ONNX Runtime int8 (dynamic)"
+
+
+def onnx_runtime_int8_route(model, example: torch.Tensor):
+    """Our classifier exported and quantized to ONNX Runtime's dynamic int8 (the export's; a dynamic batch axis):
+    `call(pixels) -> logits`, or None (said on stderr) without onnxruntime."""
+    import tempfile
+
+    try:
+        from onnxruntime.quantization import QuantType
+        from transformers.exporters import ExportFormat, OnnxExporter, OnnxRuntimeDynamicConfig, OnnxRuntimeQuantizer
+
+        from hiera_hf.export import export_onnx, onnx_session
+    except ImportError as error:
+        print(f"no ONNX Runtime int8 ({error})", file=sys.stderr)
+        return None
+    # (two images: a dynamic axis exported from one would be specialised to 1)
+    program = export_onnx(model, example[[0, -1]], "classification").program
+    quantizer = OnnxRuntimeQuantizer(OnnxRuntimeDynamicConfig(weight_type=QuantType.QInt8))
+    with tempfile.TemporaryDirectory(prefix="hiera-cpu-routes-") as folder:  # a session holds its model
+        path = Path(folder) / "int8.onnx"
+        OnnxExporter.save_program(quantizer.quantize(program, {"pixel_values": example}, ExportFormat.ONNX), path)
+        session = onnx_session(path, threads=torch.get_num_threads())
+    return lambda x: torch.from_numpy(session.run(None, {"pixel_values": x.numpy()})[0])
+
+
 def exported_cpu_routes(
-    model, example: torch.Tensor, calibration: list[torch.Tensor], compile_int8: bool = True, static: bool = False
+    model,
+    example: torch.Tensor,
+    calibration: list[torch.Tensor],
+    compile_int8: bool = True,
+    static: bool = False,
+    onnx_runtime: bool = True,
 ):
     """Our classifier through `transformers.exporters` on the CPU, `{name: call(pixels) -> logits or output}`, for
-    each route whose packages are here (the others are named on stderr): ONNX Runtime dynamic int8 (the export's);
-    PT2E int8 (torchao's X86InductorQuantizer, static, calibrated on `calibration`) compiled by Inductor, its other
+    each route whose packages are here (the others are named on stderr): ONNX Runtime dynamic int8 (with
+    `onnx_runtime`: `onnx_runtime_int8_route`); PT2E int8 (torchao's X86InductorQuantizer, static, calibrated on `calibration`) compiled by Inductor, its other
     ops in bf16 autocast; OpenVINO in bf16 and in int8 (NNCF, calibrated likewise). PT2E and OpenVINO have a
     dynamic batch axis, or with `static` only `example`'s batch size: OpenVINO's int8 then ran 1.2x faster at batch
     8 and at batch 1 (benchmarks/README.md)."""
-    import tempfile
-
-    from transformers.exporters import DynamoConfig, DynamoExporter, ExportFormat
+    from transformers.exporters import DynamoConfig, DynamoExporter
 
     from hiera_hf.export import dynamic_shapes
 
     routes, threads = {}, torch.get_num_threads()
     axes = None if static else dynamic_shapes(model.config, "classification")
     sample, samples = {"pixel_values": example}, [{"pixel_values": batch} for batch in calibration]
-    try:
-        from onnxruntime.quantization import QuantType
-        from transformers.exporters import OnnxExporter, OnnxRuntimeDynamicConfig, OnnxRuntimeQuantizer
-
-        from hiera_hf.export import export_onnx, onnx_session
-
-        # (two images: a dynamic axis exported from one would be specialised to 1)
-        program = export_onnx(model, example[[0, -1]], "classification").program
-        quantizer = OnnxRuntimeQuantizer(OnnxRuntimeDynamicConfig(weight_type=QuantType.QInt8))
-        with tempfile.TemporaryDirectory(prefix="hiera-cpu-routes-") as folder:  # a session holds its model
-            path = Path(folder) / "int8.onnx"
-            OnnxExporter.save_program(quantizer.quantize(program, sample, ExportFormat.ONNX), path)
-            session = onnx_session(path, threads=threads)
-        routes["ONNX Runtime int8 (dynamic)"] = lambda x: torch.from_numpy(
-            session.run(None, {"pixel_values": x.numpy()})[0]
-        )
-    except ImportError as error:
-        print(f"no ONNX Runtime int8 ({error})", file=sys.stderr)
+    if onnx_runtime and (route := onnx_runtime_int8_route(model, example)) is not None:
+        routes[ONNX_RUNTIME_INT8] = route
     if compile_int8:
         try:
             import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86

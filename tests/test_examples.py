@@ -24,7 +24,6 @@ IMAGE_SCRIPT = EXAMPLES / "image-classification" / "run_image_classification.py"
 VIDEO_SCRIPT = EXAMPLES / "video-classification" / "run_video_classification.py"
 MAE_SCRIPT = EXAMPLES / "pretraining" / "run_mae.py"
 SEGMENTATION_SCRIPT = EXAMPLES / "semantic-segmentation" / "run_semantic_segmentation.py"
-COMMON = EXAMPLE_COMMON
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,7 @@ def test_image_script_learns_digits(demo_data, tmp_path):
          "--train_dir", str(demo_data / "digits/train"), "--validation_dir", str(demo_data / "digits/validation"),
          "--output_dir", str(out), "--do_train", "--do_eval", "--hflip_prob", "0", "--num_train_epochs", "3",
          "--per_device_train_batch_size", "32", "--learning_rate", "2e-3", "--warmup_steps", "0.1",
-         "--logging_steps", "10", "--layer_decay", "0.9", *COMMON]
+         "--logging_steps", "10", "--layer_decay", "0.9", *EXAMPLE_COMMON]
     )  # fmt: skip
     losses = [entry["loss"] for entry in trainer_log(out) if "loss" in entry]
     assert losses[-1] < 0.8 * losses[0], losses  # 3 epochs: the demo trains 20 (README numbers)
@@ -77,7 +76,7 @@ def test_segmentation_script_learns_shapes(demo_data, tmp_path):
          "--train_dir", str(demo_data / "shapes/train"), "--validation_dir", str(demo_data / "shapes/validation"),
          "--output_dir", str(out), "--do_train", "--do_eval", "--num_train_epochs", "20", "--learning_rate", "1e-3",
          "--per_device_train_batch_size", "16", "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine",
-         "--min_scale", "0.75", "--max_scale", "1.5", "--layer_decay", "0.9", "--logging_steps", "20", *COMMON]
+         "--min_scale", "0.75", "--max_scale", "1.5", "--layer_decay", "0.9", "--logging_steps", "20", *EXAMPLE_COMMON]
     )  # fmt: skip
     id2label = json.loads((demo_data / "shapes/labels.json").read_text())
     id2label = {int(index): name for index, name in id2label.items()}
@@ -167,7 +166,7 @@ def test_rand_augment_runs_on_every_training_image(demo_data, tmp_path, monkeypa
          "--train_dir", str(demo_data / "digits/train"), "--validation_dir", str(demo_data / "digits/validation"),
          "--output_dir", str(tmp_path / "ra"), "--do_train", "--do_eval", "--num_train_epochs", "1",
          "--max_train_samples", "32", "--max_eval_samples", "16", "--rand_augment", "True",
-         "--per_device_train_batch_size", "16", *COMMON]
+         "--per_device_train_batch_size", "16", *EXAMPLE_COMMON]
     )  # fmt: skip
     assert len(calls) == 32  # the 32 training images, not the 16 evaluation images
 
@@ -179,7 +178,7 @@ def test_video_script_learns_motion(demo_data, tmp_path):
          "--train_dir", str(demo_data / "motion/train"), "--validation_dir", str(demo_data / "motion/validation"),
          "--frame_sampling_rate", "2", "--output_dir", str(out), "--do_train", "--do_eval",
          "--num_train_epochs", "8", "--per_device_train_batch_size", "8", "--learning_rate", "1e-3",
-         "--warmup_steps", "0.1", "--logging_steps", "4", "--eval_num_clips", "2", *COMMON]
+         "--warmup_steps", "0.1", "--logging_steps", "4", "--eval_num_clips", "2", *EXAMPLE_COMMON]
     )  # fmt: skip
     losses = [entry["loss"] for entry in trainer_log(out) if "loss" in entry]
     assert losses[-1] < losses[0], losses
@@ -198,7 +197,7 @@ def test_mae_learns_from_the_image_and_fine_tunes_from_its_encoder(demo_data, tm
         ["--model_name_or_path", "hiera_tiny_224", "--config_overrides", MAE_IMAGE,
          "--train_dir", str(demo_data / "digits/train"), "--output_dir", str(mae_out), "--do_train",
          "--max_steps", "600", "--per_device_train_batch_size", "32", "--learning_rate", "2e-3",
-         "--warmup_steps", "0.1", "--logging_steps", "50", *COMMON]
+         "--warmup_steps", "0.1", "--logging_steps", "50", *EXAMPLE_COMMON]
     )  # fmt: skip
     losses = [entry["loss"] for entry in trainer_log(mae_out) if "loss" in entry]
     assert losses[-1] < 0.85 * losses[0], losses
@@ -237,7 +236,7 @@ def test_mae_learns_from_the_image_and_fine_tunes_from_its_encoder(demo_data, tm
         ["--model_name_or_path", str(mae_out), "--train_dir", str(demo_data / "digits/train"),
          "--validation_dir", str(demo_data / "digits/validation"), "--output_dir", str(tmp_path / "ft"),
          "--do_train", "--do_eval", "--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "32",
-         *COMMON]
+         *EXAMPLE_COMMON]
     )  # fmt: skip
     fine_tuned = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert fine_tuned["architectures"] == ["HieraForImageClassification"] and "eval_top1_accuracy" in metrics
@@ -248,7 +247,7 @@ def test_video_mae(demo_data, tmp_path):
         ["--modality", "video", "--model_name_or_path", "hiera_base_16x224", "--config_overrides", SMALL_VIDEO,
          "--train_dir", str(demo_data / "motion/train"), "--frame_sampling_rate", "2",
          "--output_dir", str(tmp_path / "vmae"), "--do_train", "--max_steps", "2",
-         "--per_device_train_batch_size", "4", *COMMON]
+         "--per_device_train_batch_size", "4", *EXAMPLE_COMMON]
     )  # fmt: skip
     assert json.loads((tmp_path / "vmae" / "config.json").read_text())["mask_ratio"] == 0.9
 
@@ -484,7 +483,7 @@ def test_a_broken_file_is_found_before_the_first_training_step(demo_data, tmp_pa
     )
     preset = "hiera_base_16x224" if script == "video" else "hiera_tiny_224"
     arguments = ["--model_name_or_path", preset, *arguments, "--output_dir", str(tmp_path / "out")]
-    arguments += ["--do_train", "--max_steps", "2", "--per_device_train_batch_size", "4", *COMMON]
+    arguments += ["--do_train", "--max_steps", "2", "--per_device_train_batch_size", "4", *EXAMPLE_COMMON]
     with pytest.raises(
         ValueError, match=rf"(?s)1 of \d+ .* cannot be read:\n  .*{broken.name}.*--unreadable_files skip"
     ):

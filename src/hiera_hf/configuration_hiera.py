@@ -158,13 +158,13 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
         for name in ("image_size", "depths", "num_heads", "patch_size", "patch_stride", "patch_padding", "query_stride",
                      "masked_unit_size"):  # fmt: skip
             value, lowest = getattr(self, name), 0 if name == "patch_padding" else 1
-            if not isinstance(value, (list, tuple)) or not all(_is_int(v) and v >= lowest for v in value):
+            if not isinstance(value, (list, tuple)) or not all(is_int(v) and v >= lowest for v in value):
                 raise ValueError(f"{name} must be a list or tuple of integers >= {lowest}, got {value!r}.")
         for name, value in (
             ("embed_dim", self.embed_dim),
             ("num_frames", 1 if self.num_frames is None else self.num_frames),
         ):
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if len(self.image_size) != 2:
             raise ValueError(f"image_size must be (height, width), got {tuple(self.image_size)}.")
@@ -289,13 +289,13 @@ HUB_KWARGS = ("repo_id", "commit_message", "commit_description", "token", "priva
 
 
 def hub_upload_after_save(saved, save_directory, push_to_hub: bool, kwargs: dict):
-    """Take the Hub arguments out of `kwargs` and return a call that uploads the saved folder (nothing without
-    `push_to_hub`). Transformers' `save_pretrained(push_to_hub=True)` uploads before it returns, before our source
+    """With `push_to_hub`, take the Hub arguments out of `kwargs`, create the repo and return a call that uploads
+    the saved folder (without it, a call that does nothing). Transformers' `save_pretrained(push_to_hub=True)` uploads before it returns, before our source
     files and `auto_map` are added: the repo would not load with `trust_remote_code`. As Transformers does, the
     repo is created first and the files the save wrote or changed are uploaded."""
-    hub = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
     if not push_to_hub:
         return lambda: None
+    hub = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
     from transformers.utils.hub import hf_api
 
     repo_id = hub.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
@@ -330,8 +330,14 @@ class HieraProcessorMixin:
         return files
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An integer, not a bool (what argument checks of sizes and counts accept)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    """An int or a float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # The official video models' 3-D geometry (time, height, width); images use the HieraConfig defaults.

@@ -294,8 +294,8 @@ class HieraOnnxClassifier:
     """Run an exported classifier folder like `pipeline("image-classification")` / `("video-classification")`.
 
     `HieraOnnxClassifier(folder)(inputs, top_k=5)`: one input (a path, PIL image, array, or a video's path, array
-    or list of PIL frames) gives a list of `{"label", "score"}` dicts, a list of inputs a list of such lists. The processor and the labels come
-    from the folder; `int8=True` runs `model_int8.onnx`.
+    or list of PIL frames) gives a list of `{"label", "score"}` dicts, a list of inputs a list of such lists. The
+    processor and the labels come from the folder; `int8=True` runs `model_int8.onnx`.
     """
 
     def __init__(self, folder: str | os.PathLike, int8: bool = False, threads: int | None = None):
@@ -312,11 +312,9 @@ class HieraOnnxClassifier:
         return item
 
     def __call__(self, inputs, top_k: int = 5):
-        from PIL import Image
+        from .video_processing_hiera import is_frame_list
 
-        # (a list of PIL frames is one video, as for the video processor)
-        frames = self.config.is_video and bool(inputs) and all(isinstance(i, Image.Image) for i in inputs)
-        single = not isinstance(inputs, list) or frames
+        single = not isinstance(inputs, list) or (self.config.is_video and is_frame_list(inputs))
         items = [self._prepare(item) for item in ([inputs] if single else inputs)]
         pixels = self.processor(items, return_tensors="np").pixel_values.astype(np.float32)
         logits = _run(self.session, pixels)

@@ -35,7 +35,7 @@ from transformers.utils.output_capturing import (
     selected_hidden_states,
 )
 
-from .configuration_hiera import DOWNLOAD_KWARGS, HieraConfig
+from .configuration_hiera import DOWNLOAD_KWARGS, HieraConfig, is_number
 
 logger = logging.get_logger(__name__)
 
@@ -808,7 +808,7 @@ class HieraModel(HieraPreTrainedModel):
             ids_keep = visible_units.nonzero()[:, 1].view(batch_size, -1)  # row-major: ascending per row
             return visible_units, ids_keep, None
         mask_ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
-        if isinstance(mask_ratio, bool) or not isinstance(mask_ratio, (int, float)):
+        if not is_number(mask_ratio):
             raise TypeError(f"mask_ratio must be a number in [0, 1), got {type(mask_ratio).__name__} {mask_ratio!r}.")
         if not 0 <= mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
@@ -1124,6 +1124,11 @@ class HieraForPreTraining(HieraPreTrainedModel):
         )
         # Stage outputs per kept mask unit; the resolution stops changing after the pooling stages.
         stage_maps = outputs.reshaped_hidden_states[1:]
+        if stage_maps[-1].shape[1] == self.config.num_mask_units:  # (a shape: no device sync)
+            raise ValueError(
+                "Nothing is hidden (mask_ratio=0 or visible_units all True): the MAE loss covers the hidden mask "
+                "units, so it would be NaN. Hide at least one unit, or run HieraModel for features."
+            )
         fused = self.multiscale_fusion(list(stage_maps[: self.config.num_query_pool]) + [stage_maps[-1]])
         logits, visible = self.decoder(self.encoder_norm(fused), outputs.bool_masked_pos)
 
@@ -1133,11 +1138,6 @@ class HieraForPreTraining(HieraPreTrainedModel):
             var = targets.var(dim=-1, keepdim=True)  # unbiased, as in the official code
             targets = (targets - mean) / (var + 1.0e-6) ** 0.5
         masked_patches = ~visible  # the loss covers the patches the encoder did not see
-        if not torch.compiler.is_compiling() and not masked_patches.any():
-            raise ValueError(
-                "Nothing is hidden (mask_ratio=0 or visible_units all True): the MAE loss covers the hidden mask "
-                "units, so it would be NaN. Hide at least one unit, or run HieraModel for features."
-            )
         loss = ((logits[masked_patches] - targets[masked_patches]) ** 2).mean()
         return HieraForPreTrainingOutput(
             loss=loss,
@@ -1177,8 +1177,8 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
     input size, for dense heads (UperNet, Mask2Former, DETR) that call it with pixel values only.
 
     Each map is `reshaped_hidden_states[i]` (tokens rerolled to the grid) passed through a per-stage layer norm.
-    Stage `i` (stem: 0) has stride `patch_stride * query_stride**min(max(i - 1, 0), num_query_pool)` (4, 4, 8, 16, 32 pixels for
-    stem, stage1..4 of the image presets; 2 frames in time for video).
+    Stage `i` (stem: 0) has stride `patch_stride * query_stride**min(max(i - 1, 0), num_query_pool)` (4, 4, 8,
+    16, 32 pixels for stem, stage1..4 of the image presets; 2 frames in time for video).
 
     Any size: the input is zero-padded at the bottom and right (and after the last frame) up to a multiple of
     `patch_stride * masked_unit_size` (32 pixels for the image presets), the position embeddings are interpolated

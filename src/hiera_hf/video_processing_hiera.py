@@ -37,7 +37,7 @@ from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoMetadata, load_video
 
-from .configuration_hiera import HieraProcessorMixin
+from .configuration_hiera import HieraProcessorMixin, is_int, is_number
 
 
 class HieraVideoProcessorKwargs(VideosKwargs, total=False):
@@ -241,9 +241,14 @@ def clip_indices(num_video_frames: int, num_frames: int, rate: float, clip: int 
     return np.minimum(start + offsets, num_video_frames - 1)
 
 
+def is_frame_list(video) -> bool:
+    """Whether `video` is one video given as a list (or tuple) of PIL frames, not a batch of videos."""
+    return isinstance(video, (list, tuple)) and bool(video) and all(isinstance(f, Image.Image) for f in video)
+
+
 def _to_frames(video) -> torch.Tensor:
     """One decoded video (array, tensor or PIL frames) -> `(frames, 3, H, W)` uint8 tensor."""
-    if isinstance(video, (list, tuple)) and video and all(isinstance(f, Image.Image) for f in video):
+    if is_frame_list(video):
         video = np.stack([np.asarray(frame.convert("RGB")) for frame in video])
     elif not isinstance(video, (np.ndarray, torch.Tensor)):
         raise TypeError(
@@ -269,9 +274,9 @@ def _as_batch(videos) -> list:
     """A single video or a batch of them -> a list of single videos."""
     if isinstance(videos, (np.ndarray, torch.Tensor)):
         return list(videos) if videos.ndim == 5 else [videos]
+    if is_frame_list(videos):
+        return [videos]
     if isinstance(videos, (list, tuple)):
-        if videos and all(isinstance(v, Image.Image) for v in videos):
-            return [videos]  # one video as a list of frames
         return list(videos)
     return [videos]
 
@@ -462,10 +467,10 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
         options = {name: kwargs.get(name, getattr(self, name, None)) for name in self.valid_kwargs.__annotations__}
         for name in ("num_frames", "frame_sampling_rate", "num_clips", "num_crops"):
             value = options[name]
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            if value is not None and not (is_int(value) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         fps = options.get("fps")
-        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0):
+        if fps is not None and not (is_number(fps) and fps > 0):
             raise ValueError(f"fps (frames sampled per second of video) must be a positive number, got {fps!r}.")
         sample_indices_fn = partial(self.sample_frames, **options) if options["do_sample_frames"] else None
         videos, metadata = self._decode_and_sample_videos(
