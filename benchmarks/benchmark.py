@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import gc
 import json
 import math
@@ -255,10 +256,11 @@ def cpu_best_peers(args, video: bool) -> list[Peer]:
     """Every peer at each mode it runs: fp32 eager, bf16 autocast, bf16 weights (`dtype=`), and compiled with
     Inductor's freezing in fp32 and bf16 (images: `AUTOTUNED_PEERS` also with max-autotune); ours also through
     `hiera_hf.fast_model` (its auto choice; images: also with `max_autotune=True`), and the int8 and OpenVINO
-    routes of `int8_peers`."""
+    routes of `int8_peers`. On a CPU without native bf16: the bf16 and autotuned modes for ours only (below)."""
     import copy
 
     from hiera_hf import fast_model
+    from hiera_hf.inference import cpu_has_native_bf16, resolve_mode
 
     config = make_config(args.arch, video, False, args.quick)
     official = official_from_config(config)
@@ -269,28 +271,35 @@ def cpu_best_peers(args, video: bool) -> list[Peer]:
         bases["timm"] = timm_from_official(args.arch, config, official).eval()
         bases["transformers built-in"] = builtin_from_ours(ours).eval()
         bases["ViT-B/16 (transformers, SDPA)"] = vit_base(args.quick)
+    # Without native bf16 (emulated: 0.2x fp32 on an AVX2-only EPYC) only ours runs the bf16 modes, as the measured
+    # evidence: each peer's would take minutes and lose the same way.
+    native_bf16 = cpu_has_native_bf16()
     peers = []
     for name, base in bases.items():
         kinds = {"ours": name == "hiera_hf", "context": name.startswith("ViT")}
         bf16 = copy.deepcopy(base).to(torch.bfloat16)
-        peers += [
-            Peer(f"{name} fp32", base, **kinds),
-            Peer(f"{name} bf16 autocast", base, run=lambda m, x: _call_with(m, True)(x), **kinds),
-            Peer(f"{name} bf16 weights", bf16, run=lambda m, x: m(x.to(torch.bfloat16)), **kinds),
-        ]
+        with_bf16 = native_bf16 or kinds["ours"]
+        peers.append(Peer(f"{name} fp32", base, **kinds))
+        if native_bf16:
+            peers.append(Peer(f"{name} bf16 autocast", base, run=lambda m, x: _call_with(m, True)(x), **kinds))
+        if with_bf16:
+            peers.append(Peer(f"{name} bf16 weights", bf16, run=lambda m, x: m(x.to(torch.bfloat16)), **kinds))
         if not args.no_compile:  # Inductor with freezing, as fast_model compiles
             peers.append(compiled_peer(f"{name} compiled fp32", copy.deepcopy(base), **kinds))
-            peers.append(compiled_peer(f"{name} compiled bf16 weights", copy.deepcopy(bf16), **kinds))
-            if name in AUTOTUNED_PEERS and not video:
+            if with_bf16:
+                peers.append(compiled_peer(f"{name} compiled bf16 weights", copy.deepcopy(bf16), **kinds))
+            if name in AUTOTUNED_PEERS and not video and native_bf16:
                 label = f"{name} compiled bf16 weights, max-autotune"
                 peers.append(compiled_peer(label, copy.deepcopy(bf16), max_autotune=True, **kinds))
     if not args.no_compile:
         # Inductor fuses the math path's softmax; the CPU flash kernel is one opaque call (compare the two).
-        eager = from_official(official, config, attn_implementation="eager").to(torch.bfloat16)
-        peers.append(compiled_peer("hiera_hf compiled bf16 weights, eager attention", eager, ours=True))
+        precision = resolve_mode("auto")
+        eager = from_official(official, config, attn_implementation="eager").to(DTYPES[precision])
+        label = f"hiera_hf compiled {'bf16 weights' if precision == 'bf16' else 'fp32'}, eager attention"
+        peers.append(compiled_peer(label, eager, ours=True))
         fast = fast_model(copy.deepcopy(ours))
         peers.append(Peer("hiera_hf fast_model() (auto)", fast, ours=True, run=lambda m, x: m(x.to(m.dtype))))
-        if not video:
+        if not video and native_bf16:  # (its gain was measured in bf16; in fp32 each shape compiles for minutes)
             fast = fast_model(copy.deepcopy(ours), max_autotune=True)
             run = lambda m, x: m(x.to(m.dtype))  # noqa: E731
             peers.append(Peer("hiera_hf fast_model(max_autotune=True)", fast, ours=True, run=run))
@@ -357,15 +366,18 @@ def exported_cpu_routes(
     """Our classifier through `transformers.exporters` on the CPU, `{name: call(pixels) -> logits or output}`, for
     each route whose packages are here (the others are named on stderr): ONNX Runtime dynamic int8 (with
     `onnx_runtime`: `onnx_runtime_int8_route`); PT2E int8 (torchao's X86InductorQuantizer, static, calibrated on
-    `calibration`) compiled by Inductor, its other ops in bf16 autocast; OpenVINO in bf16 and in int8 (NNCF, symmetric activations, calibrated likewise). PT2E and
-    OpenVINO have a dynamic batch axis, or with `static` only `example`'s batch size: OpenVINO's int8 then ran 1.2x
-    faster at batch 8 and at batch 1 (benchmarks/README.md), and its batch is split between gcd(threads, batch)
-    throughput streams (`_openvino_route`)."""
+    `calibration`) compiled by Inductor; OpenVINO in floating point and in int8 (NNCF, symmetric activations,
+    calibrated likewise). The ops left in floating point run in bf16 where the CPU computes it natively, else fp32
+    (`resolve_mode`). PT2E and OpenVINO have a dynamic batch axis, or with `static` only `example`'s batch size:
+    OpenVINO's int8 then ran 1.2x faster at batch 8 and at batch 1 (benchmarks/README.md), and its batch is split
+    between gcd(threads, batch) throughput streams (`_openvino_route`)."""
     from transformers.exporters import DynamoConfig, DynamoExporter
 
     from hiera_hf.export import dynamic_shapes
+    from hiera_hf.inference import resolve_mode
 
     routes, threads = {}, torch.get_num_threads()
+    precision = resolve_mode("auto")  # of the ops left in floating point: bf16 where the CPU computes it natively
     axes = None if static else dynamic_shapes(model.config, "classification")
     sample, samples = {"pixel_values": example}, [{"pixel_values": batch} for batch in calibration]
     if onnx_runtime and (route := onnx_runtime_int8_route(model, example)) is not None:
@@ -379,8 +391,9 @@ def exported_cpu_routes(
             quantizer = PT2EQuantizer(x86_quantizer, calibration_dataset=samples)
             config = DynamoConfig(dynamic_shapes=axes, quantizer=quantizer)
             compiled = torch.compile(DynamoExporter().export(model, sample, config=config).program.module())
-            _run_pt2e(compiled, example)  # compiles now: a route Inductor cannot lower is reported, not fatal
-            routes["PT2E int8 compiled, bf16 autocast"] = lambda x: _run_pt2e(compiled, x)
+            run = functools.partial(_run_pt2e, compiled, autocast=precision == "bf16")
+            run(example)  # compiles now: a route Inductor cannot lower is reported, not fatal
+            routes["PT2E int8 compiled" + (", bf16 autocast" if precision == "bf16" else "")] = run
         except Exception as error:  # ImportError, or Inductor's lowering errors (printed: the report says why)
             print(f"no PT2E int8 ({type(error).__name__}: {str(error)[:300]})", file=sys.stderr)
     try:
@@ -401,25 +414,28 @@ def exported_cpu_routes(
         # (MIXED), the same agreement on the trained model (benchmarks/README.md).
         int8 = NNCFQuantizationConfig(preset=nncf.QuantizationPreset.PERFORMANCE)
         for label, quantizer in (
-            ("bf16", None),
+            (precision, None),
             ("int8 (NNCF)", NNCFOpenVINOQuantizer(int8, calibration_dataset=stream_samples)),
         ):
             config = OpenVINOConfig(dynamic_shapes=axes, quantizer=quantizer)
             exported = OpenVINOExporter().export(model, stream_sample, config=config)
-            routes[f"OpenVINO {label}"] = _openvino_route(exported, streams, threads)
+            routes[f"OpenVINO {label}"] = _openvino_route(exported, streams, threads, precision)
     except ImportError as error:
         print(f"no OpenVINO ({error})", file=sys.stderr)
     return routes
 
 
-def _openvino_route(exported, streams: int, threads: int):
+def _openvino_route(exported, streams: int, threads: int, precision: str):
     """`call(pixels) -> logits or output` of an OpenVINO export on the CPU's `threads`. One stream: the exporters'
     runner (latency hint). Several: OpenVINO's throughput streams, the batch split between them, one request each
     (on 2 cores, 2 streams of 4 images ran 1.07x (bf16) and 1.10x (int8) one stream of 8, interleaved)."""
     import numpy as np
     import openvino
 
-    properties = {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": threads}
+    properties = {
+        "INFERENCE_PRECISION_HINT": {"bf16": "bf16", "fp32": "f32"}[precision],
+        "INFERENCE_NUM_THREADS": threads,
+    }
     if streams == 1:
         exported.to("cpu", config=properties)
         return lambda x: exported(pixel_values=x)
@@ -437,13 +453,13 @@ def _openvino_route(exported, streams: int, threads: int):
     return run
 
 
-def _run_pt2e(model, pixels):
+def _run_pt2e(model, pixels, autocast: bool):
     # Inductor lowers the int8 weight prepacking only with freezing set globally (compile's options={"freezing"}
     # fails: "qlinear_prepack is not an OpOverload"), and not under inference mode: no_grad instead.
     import torch._inductor.config as inductor_config
 
     with torch.inference_mode(False), torch.no_grad(), inductor_config.patch(freezing=True):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             return model(pixel_values=pixels)
 
 

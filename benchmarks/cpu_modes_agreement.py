@@ -6,8 +6,8 @@ agreement with fp32 eager and the largest logit difference, on every image of a 
 
 Modes: bf16 autocast, bf16 weights, compiled (Inductor freezing) in fp32 and bf16 (`hiera_hf.fast_model`, also with
 `max_autotune=True`), and the int8 routes whose packages are installed: ONNX Runtime dynamic int8
-(`hiera_hf.export`'s), PT2E int8 with the x86 Inductor quantizer, OpenVINO bf16 and NNCF int8 (calibrated on
---calibration-dir, default the validation images). Writes `results/cpu_modes_agreement.{md,json}`.
+(`hiera_hf.export`'s), PT2E int8 with the x86 Inductor quantizer, OpenVINO (bf16 on CPUs with native bf16, else fp32) and NNCF int8 (calibrated on
+--calibration-dir, default the validation images). Writes `results/{--name}.{md,json}`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from benchmark import _call_with, exported_cpu_routes  # noqa: E402
 
 from hiera_hf import HieraForImageClassification, fast_model  # noqa: E402
 from hiera_hf.export import folder_inputs  # noqa: E402
+from hiera_hf.inference import cpu_has_native_bf16  # noqa: E402
 from hiera_hf.training import processor_for  # noqa: E402
 
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--description", default=None, help="what the model is, for the report")
     parser.add_argument("--output-dir", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--name", default="cpu_modes_agreement", help="results file stem")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         "# CPU modes: agreement with fp32 eager",
         "",
         f"Model: {args.description or Path(args.model_dir).name}{trained}; {len(validation)} validation images; "
-        f"torch {torch.__version__}.",
+        f"torch {torch.__version__}; CPU {torch.backends.cpu.get_cpu_capability()}, native bf16: "
+        f"{'yes' if cpu_has_native_bf16() else 'no'} (the floating-point part of the exported routes follows it).",
         "",
         "| mode | top-1 agreement with fp32 | largest logit difference |",
         "|---|---|---|",
@@ -89,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {r['mode']} | {r['top1_agreement']:.1%} | {r['max_logit_diff']:.4f} |" for r in rows]
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "cpu_modes_agreement.md").write_text("\n".join(lines) + "\n")
-    (output / "cpu_modes_agreement.json").write_text(json.dumps(rows, indent=2))
+    (output / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    (output / f"{args.name}.json").write_text(json.dumps(rows, indent=2))
     print("\n".join(lines))
     return 0
 

@@ -4,11 +4,12 @@
     model = hiera_hf.fast_model("folder-or-hub-id")  # a HieraFor... model: call it, or give it to pipeline(...)
 
 `mode="auto"` runs in bfloat16 where the CPU computes bfloat16 natively (AMX or AVX512-BF16: 2.8-4.6x fp32 on the
-CPUs measured) and in float32 elsewhere (on a CPU without them bf16 ran at 0.63x fp32); on a GPU, bfloat16.
+CPUs measured) and in float32 elsewhere (without them bf16 ran at 0.63x fp32 on an Intel Xeon, 0.13x on an
+AVX2-only EPYC); on a GPU, bfloat16.
 `compile=True` compiles the forward with Inductor and its `freezing` (weights folded into the graph as constants,
 so bias and GELU fuse into oneDNN's packed GEMMs: 1.3x compiling without it in bf16 on CPU; the first call of each
 input shape compiles, about 20 s for Hiera-B). The measurements and the modes that lose here are in
-benchmarks/README.md.
+benchmarks/README.md; on a CPU without native bf16, `hiera_hf.export`'s ONNX Runtime int8 ran 1.3x this fp32 model.
 """
 
 from __future__ import annotations
