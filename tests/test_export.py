@@ -117,12 +117,19 @@ def test_onnx_classifier_returns_what_the_pipelines_return(tmp_path):
         actual, expected = onnx_classifier(item, top_k=3), pipe(item, top_k=3)
         assert [r["label"] for r in actual] == [r["label"] for r in expected]
         assert [r["score"] for r in actual] == pytest.approx([r["score"] for r in expected], abs=1e-5)
+
+    def same(a, b):  # (a batch's GEMMs may block differently from one input's: scores to float rounding)
+        return [r["label"] for r in a] == [r["label"] for r in b] and [r["score"] for r in a] == pytest.approx(
+            [r["score"] for r in b], abs=1e-6
+        )
+
     batch = runner(inputs[:2], top_k=2)
-    assert len(batch) == 2 and batch[0] == runner(inputs[0], top_k=2)
+    assert len(batch) == 2 and same(batch[0], runner(inputs[0], top_k=2))
     video_runner = cases[-1][0]  # a list of PIL frames is one video, a list of videos a batch
     frames = [Image.fromarray(frame) for frame in rng.integers(0, 256, (24, 64, 80, 3), dtype=np.uint8)]
     one = video_runner(frames, top_k=2)
-    assert isinstance(one[0], dict) and video_runner([frames, frames], top_k=2) == [one, one]
+    videos = video_runner([frames, frames], top_k=2)
+    assert isinstance(one[0], dict) and len(videos) == 2 and all(same(result, one) for result in videos)
 
 
 def test_int8_agrees_with_fp32_on_a_trained_model(tmp_path, trained_digits):
