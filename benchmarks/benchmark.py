@@ -271,7 +271,7 @@ def cpu_best_peers(args, video: bool) -> list[Peer]:
         bases["timm"] = timm_from_official(args.arch, config, official).eval()
         bases["transformers built-in"] = builtin_from_ours(ours).eval()
         bases["ViT-B/16 (transformers, SDPA)"] = vit_base(args.quick)
-    # Without native bf16 (emulated: 0.2x fp32 on an AVX2-only EPYC) only ours runs the bf16 modes, as the measured
+    # Without native bf16 (emulated: 0.13x fp32 on an AVX2-only EPYC) only ours runs the bf16 modes, as the measured
     # evidence: each peer's would take minutes and lose the same way.
     native_bf16 = cpu_has_native_bf16()
     peers = []

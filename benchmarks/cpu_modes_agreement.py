@@ -6,8 +6,9 @@ agreement with fp32 eager and the largest logit difference, on every image of a 
 
 Modes: bf16 autocast, bf16 weights, compiled (Inductor freezing) in fp32 and bf16 (`hiera_hf.fast_model`, also with
 `max_autotune=True`), and the int8 routes whose packages are installed: ONNX Runtime dynamic int8
-(`hiera_hf.export`'s), PT2E int8 with the x86 Inductor quantizer, OpenVINO (bf16 on CPUs with native bf16, else fp32) and NNCF int8 (calibrated on
---calibration-dir, default the validation images). Writes `results/{--name}.{md,json}`.
+(`hiera_hf.export`'s), PT2E int8 with the x86 Inductor quantizer, OpenVINO (bf16 on CPUs with native bf16, else
+fp32) and NNCF int8 (calibrated on --calibration-dir, default the validation images). Writes
+`results/{--name}.{md,json}`.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_benchmark_cpu_best_smoke(tmp_path):
         else:
             assert f"{name} fp32" in peers and peers & bf16_modes == (
                 {f"{name} bf16 weights"} if name == "hiera_hf" else set()
-            )
+            ), name
     assert "hiera_hf ONNX Runtime int8 (dynamic)" in peers  # onnxruntime is a test dependency
     assert all(row["rate"] > 0 for row in rows)
     firsts = [row for row in rows if "gemm_fraction_of_our_best" in row]
