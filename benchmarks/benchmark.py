@@ -42,7 +42,6 @@ import datetime
 import functools
 import gc
 import json
-import math
 import platform
 import statistics
 import sys
@@ -55,6 +54,8 @@ import torch
 
 import hiera_hf
 from hiera_hf import HieraConfig
+from hiera_hf.export import example_input
+from hiera_hf.inference import resolve_mode
 from hiera_hf.official import from_official, official_model
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -260,7 +261,7 @@ def cpu_best_peers(args, video: bool) -> list[Peer]:
     import copy
 
     from hiera_hf import fast_model
-    from hiera_hf.inference import cpu_has_native_bf16, resolve_mode
+    from hiera_hf.inference import cpu_has_native_bf16
 
     config = make_config(args.arch, video, False, args.quick)
     official = official_from_config(config)
@@ -305,28 +306,26 @@ def cpu_best_peers(args, video: bool) -> list[Peer]:
             peers.append(Peer("hiera_hf fast_model(max_autotune=True)", fast, ours=True, run=run))
     if not video:
         peers += int8_peers(args, ours, config, (args.batch_size, 1))
+    else:  # (video: OpenVINO's routes only)
+        example = example_input(config, 1)
+        routes = openvino_routes(ours, example, [example])
+        peers += [Peer(f"hiera_hf {name}", r, ours=True, run=lambda r, x: r(x)) for name, r in routes.items()]
     return peers
 
 
 def int8_peers(args, ours, config, batch_sizes) -> list[Peer]:
-    """`exported_cpu_routes` of our model as peers, calibrated on random input: ONNX Runtime's file once (its batch
-    axis is dynamic), the others exported at each batch size they run (static shapes) and picked by the input's."""
-    examples = {batch_size: torch.randn(batch_size, 3, *config.image_size) for batch_size in batch_sizes}
-    peers = []
-    onnx_runtime = onnx_runtime_int8_route(ours, examples[batch_sizes[0]])
-    if onnx_runtime is not None:
-        peers.append(Peer(f"hiera_hf {ONNX_RUNTIME_INT8}", onnx_runtime, ours=True, run=lambda r, x: r(x)))
-    by_batch = {
-        batch_size: exported_cpu_routes(
-            ours, example, [example], compile_int8=not args.no_compile, static=True, onnx_runtime=False
-        )
-        for batch_size, example in examples.items()
-    }
-    names = [name for name in by_batch[batch_sizes[0]] if all(name in routes for routes in by_batch.values())]
-    return peers + [
-        Peer(f"hiera_hf {name}", by_batch, ours=True, run=lambda routes, x, name=name: routes[len(x)][name](x))
-        for name in names
-    ]
+    """The exported routes of our model as peers, calibrated on random input: ONNX Runtime's file and OpenVINO's once
+    (dynamic batch axis; OpenVINO compiles a static copy per batch size itself), PT2E exported at each batch size
+    it runs (static shapes) and picked by the input's."""
+    examples = {batch_size: example_input(config, batch_size) for batch_size in batch_sizes}
+    first = examples[batch_sizes[0]]
+    routes = {ONNX_RUNTIME_INT8: onnx_runtime_int8_route(ours, first), **openvino_routes(ours, first, [first])}
+    peers = [Peer(f"hiera_hf {name}", r, ours=True, run=lambda r, x: r(x)) for name, r in routes.items() if r]
+    if not args.no_compile:
+        by_batch = {size: pt2e_int8_route(ours, example, [example], static=True) for size, example in examples.items()}
+        if all(by_batch.values()):
+            peers.append(Peer(f"hiera_hf {PT2E_INT8}", by_batch, ours=True, run=lambda r, x: r[len(x)](x)))
+    return peers
 
 
 ONNX_RUNTIME_INT8 = "ONNX Runtime int8 (dynamic)"
@@ -355,102 +354,71 @@ def onnx_runtime_int8_route(model, example: torch.Tensor):
     return lambda x: torch.from_numpy(session.run(None, {"pixel_values": x.numpy()})[0])
 
 
-def exported_cpu_routes(
-    model,
-    example: torch.Tensor,
-    calibration: list[torch.Tensor],
-    compile_int8: bool = True,
-    static: bool = False,
-    onnx_runtime: bool = True,
-):
-    """Our classifier through `transformers.exporters` on the CPU, `{name: call(pixels) -> logits or output}`, for
-    each route whose packages are here (the others are named on stderr): ONNX Runtime dynamic int8 (with
-    `onnx_runtime`: `onnx_runtime_int8_route`); PT2E int8 (torchao's X86InductorQuantizer, static, calibrated on
-    `calibration`) compiled by Inductor; OpenVINO in floating point and in int8 (NNCF, symmetric activations,
-    calibrated likewise). The ops left in floating point run in bf16 where the CPU computes it natively, else fp32
-    (`resolve_mode`). PT2E and OpenVINO have a dynamic batch axis, or with `static` only `example`'s batch size:
-    OpenVINO's int8 then ran 1.2x faster at batch 8 and at batch 1 (benchmarks/README.md), and its batch is split
-    between gcd(threads, batch) throughput streams (`_openvino_route`)."""
+def exported_cpu_routes(model, example: torch.Tensor, calibration: list[torch.Tensor]) -> dict:
+    """Our classifier through `transformers.exporters` on the CPU, `{name: call(pixels) -> logits}`, for each route
+    whose packages are here (the others are named on stderr): `onnx_runtime_int8_route`, `pt2e_int8_route` and
+    `openvino_routes`, calibrated on `calibration`, with a dynamic batch axis."""
+    routes = {ONNX_RUNTIME_INT8: onnx_runtime_int8_route(model, example)}
+    routes[PT2E_INT8] = pt2e_int8_route(model, example, calibration)
+    routes.update(openvino_routes(model, example, calibration))
+    return {name: route for name, route in routes.items() if route is not None}
+
+
+# The ops PT2E and OpenVINO leave in floating point run in bf16 where the CPU computes it natively, else fp32.
+PT2E_INT8 = "PT2E int8 compiled" + (", bf16 autocast" if resolve_mode("auto") == "bf16" else "")
+
+
+def pt2e_int8_route(model, example: torch.Tensor, calibration: list[torch.Tensor], static: bool = False):
+    """PT2E int8 (torchao's X86InductorQuantizer, static activations calibrated on `calibration`, through
+    `DynamoExporter` and `PT2EQuantizer`) compiled by Inductor, with a dynamic batch axis or, with `static`, at
+    `example`'s batch size: `call(pixels) -> logits`, or None (said on stderr) where it cannot run."""
     from transformers.exporters import DynamoConfig, DynamoExporter
 
     from hiera_hf.export import dynamic_shapes
-    from hiera_hf.inference import resolve_mode
 
-    routes, threads = {}, torch.get_num_threads()
-    precision = resolve_mode("auto")  # of the ops left in floating point: bf16 where the CPU computes it natively
     axes = None if static else dynamic_shapes(model.config, "classification")
-    sample, samples = {"pixel_values": example}, [{"pixel_values": batch} for batch in calibration]
-    if onnx_runtime and (route := onnx_runtime_int8_route(model, example)) is not None:
-        routes[ONNX_RUNTIME_INT8] = route
-    if compile_int8:
-        try:
-            import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
-            from transformers.exporters import PT2EQuantizer
-
-            x86_quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
-            quantizer = PT2EQuantizer(x86_quantizer, calibration_dataset=samples)
-            config = DynamoConfig(dynamic_shapes=axes, quantizer=quantizer)
-            compiled = torch.compile(DynamoExporter().export(model, sample, config=config).program.module())
-            run = functools.partial(_run_pt2e, compiled, autocast=precision == "bf16")
-            run(example)  # compiles now: a route Inductor cannot lower is reported, not fatal
-            routes["PT2E int8 compiled" + (", bf16 autocast" if precision == "bf16" else "")] = run
-        except Exception as error:  # ImportError, or Inductor's lowering errors (printed: the report says why)
-            print(f"no PT2E int8 ({type(error).__name__}: {str(error)[:300]})", file=sys.stderr)
     try:
-        import nncf
-        import openvino  # noqa: F401
-        from transformers.exporters import (
-            NNCFOpenVINOQuantizer,
-            NNCFQuantizationConfig,
-            OpenVINOConfig,
-            OpenVINOExporter,
-        )
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
+        from transformers.exporters import PT2EQuantizer
 
-        streams = math.gcd(threads, len(example)) if static else 1
-        part = len(example) // streams  # the batch each stream runs
-        stream_sample = {"pixel_values": example[:part]}
-        stream_samples = [{"pixel_values": piece} for batch in calibration for piece in batch.split(part)]
-        # Symmetric activations (NNCF's PERFORMANCE preset): 1.10x at batch 1 and 1.15x at batch 8 of the default
-        # (MIXED), the same agreement on the trained model (benchmarks/README.md).
-        int8 = NNCFQuantizationConfig(preset=nncf.QuantizationPreset.PERFORMANCE)
-        for label, quantizer in (
-            (precision, None),
-            ("int8 (NNCF)", NNCFOpenVINOQuantizer(int8, calibration_dataset=stream_samples)),
-        ):
-            config = OpenVINOConfig(dynamic_shapes=axes, quantizer=quantizer)
-            exported = OpenVINOExporter().export(model, stream_sample, config=config)
-            routes[f"OpenVINO {label}"] = _openvino_route(exported, streams, threads, precision)
+        x86_quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
+        samples = [{"pixel_values": batch} for batch in calibration]
+        config = DynamoConfig(dynamic_shapes=axes, quantizer=PT2EQuantizer(x86_quantizer, calibration_dataset=samples))
+        exported = DynamoExporter().export(model, {"pixel_values": example}, config=config)
+        run = functools.partial(_run_pt2e, torch.compile(exported.program.module()), resolve_mode("auto") == "bf16")
+        run(example)  # compiles now: a route Inductor cannot lower is reported, not fatal
+        return run
+    except Exception as error:  # ImportError, or Inductor's lowering errors (printed: the report says why)
+        print(f"no PT2E int8 ({type(error).__name__}: {str(error)[:300]})", file=sys.stderr)
+        return None
+
+
+def openvino_routes(model, example: torch.Tensor, calibration: list[torch.Tensor]) -> dict:
+    """OpenVINO in floating point (`OpenVINOExporter`) and in int8 (`hiera_hf.fast_model(mode="int8")`, calibrated
+    on `calibration`), both run by the package's OpenVINO forward (a static copy of the graph per batch size, split
+    between throughput streams): `{name: call(pixels) -> logits}`, empty (said on stderr) without openvino/nncf."""
+    import copy
+
+    from hiera_hf import fast_model
+    from hiera_hf.export import dynamic_shapes
+    from hiera_hf.inference import OpenVINOClassifierForward
+
+    try:
+        import nncf  # noqa: F401
+        from transformers.exporters import OpenVINOConfig, OpenVINOExporter
     except ImportError as error:
         print(f"no OpenVINO ({error})", file=sys.stderr)
-    return routes
+        return {}
+    precision = resolve_mode("auto")
+    config = OpenVINOConfig(dynamic_shapes=dynamic_shapes(model.config, "classification"))
+    with torch.no_grad():
+        program = OpenVINOExporter().export(model, {"pixel_values": example}, config=config).program
+    floating = OpenVINOClassifierForward(model, program, precision)
+    int8 = fast_model(copy.deepcopy(model), mode="int8", calibration=torch.cat(calibration))
+    return {f"OpenVINO {precision}": lambda x: floating(x).logits, OPENVINO_INT8: lambda x: int8(x).logits}
 
 
-def _openvino_route(exported, streams: int, threads: int, precision: str):
-    """`call(pixels) -> logits or output` of an OpenVINO export on the CPU's `threads`. One stream: the exporters'
-    runner (latency hint). Several: OpenVINO's throughput streams, the batch split between them, one request each
-    (on 2 cores, 2 streams of 4 images ran 1.07x (bf16) and 1.10x (int8) one stream of 8, interleaved)."""
-    import numpy as np
-    import openvino
-
-    properties = {
-        "INFERENCE_PRECISION_HINT": {"bf16": "bf16", "fp32": "f32"}[precision],
-        "INFERENCE_NUM_THREADS": threads,
-    }
-    if streams == 1:
-        exported.to("cpu", config=properties)
-        return lambda x: exported(pixel_values=x)
-    properties.update(PERFORMANCE_HINT="THROUGHPUT", NUM_STREAMS=streams)
-    compiled = openvino.Core().compile_model(exported.program, "CPU", properties)
-    requests = [compiled.create_infer_request() for _ in range(streams)]
-
-    def run(pixels: torch.Tensor) -> torch.Tensor:
-        for request, part in zip(requests, np.split(pixels.numpy(), streams)):
-            request.start_async({0: part}, share_inputs=True)
-        for request in requests:
-            request.wait()
-        return torch.from_numpy(np.concatenate([request.get_output_tensor(0).data for request in requests]))
-
-    return run
+OPENVINO_INT8 = "OpenVINO int8 (NNCF): fast_model(mode='int8')"
 
 
 def _run_pt2e(model, pixels, autocast: bool):

@@ -4,9 +4,11 @@ a trained model (at least 99% top-1 agreement), on a saved folder, and pipelines
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
+from helpers import small_config
 from PIL import Image
 from transformers import pipeline
 
@@ -122,3 +124,105 @@ def test_bad_model_gets_a_type_error():
         fast_model(42)
     with pytest.raises(ValueError, match=r"for the official checkpoint 'hiera_tiny_224.pth' load the model first"):
         fast_model("hiera_tiny_224.pth")
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_compiling_picks_the_attention_kernel_by_cpu(monkeypatch, amx):
+    """SDPA's CPU flash kernel is fast with AMX only; elsewhere fast_model compiles the math path, the same values."""
+    import hiera_hf.inference as inference
+
+    monkeypatch.setattr(inference, "cpu_has_amx", lambda: amx)
+    config = HieraConfig.from_preset("hiera_tiny_224", depths=(1, 1, 1, 1), image_size=(64, 64), num_labels=3)
+    reference = HieraForImageClassification(config).eval()
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        expected = reference(pixels).logits
+        model = fast_model(copy.deepcopy(reference), mode="fp32")
+        assert model.config._attn_implementation == ("sdpa" if amx else "eager")
+        torch.testing.assert_close(model(pixels).logits, expected, atol=1e-5, rtol=0)
+    uncompiled = fast_model(copy.deepcopy(reference), mode="fp32", compile=False)
+    assert uncompiled.config._attn_implementation == "sdpa"  # (measured compiled only: eager stays as it was)
+
+
+# ---- mode="int8": NNCF's int8 on OpenVINO ---------------------------------------------------------------------
+
+
+def test_int8_agrees_with_fp32_on_a_trained_model(trained_digits, validation_batch):
+    """Calibrated on the training folder, the int8 model keeps at least 99% of the fp32 model's top-1 labels on every
+    validation image, says nothing about it (its own check on the calibration inputs passed), and pipelines take it:
+    their label is the int8 model's own."""
+    folder = str(trained_digits["model"])
+    reference = HieraForImageClassification.from_pretrained(folder).eval()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fast = fast_model(folder, mode="int8", calibration=trained_digits["digits"] / "train")
+    assert not [w for w in caught if "int8 agrees" in str(w.message)], [str(w.message) for w in caught]
+    assert isinstance(fast, HieraForImageClassification) and fast.dtype == torch.float32
+    with torch.inference_mode():
+        expected = torch.cat([reference(batch).logits for batch in validation_batch.split(71)])
+        actual = torch.cat([fast(batch).logits for batch in validation_batch.split(71)])
+    agreement = (actual.argmax(-1) == expected.argmax(-1)).float().mean().item()
+    assert len(actual) == 355 and agreement >= 0.99, (agreement, (actual - expected).abs().max().item())
+
+    processor = HieraImageProcessorPil.from_pretrained(folder)
+    classify = pipeline("image-classification", model=fast, image_processor=processor)
+    files = sorted((trained_digits["digits"] / "validation").glob("*/*.png"))[::40]
+    for path in files:
+        with torch.inference_mode():
+            logits = fast(processor(Image.open(path).convert("RGB"), return_tensors="pt").pixel_values).logits
+        assert classify(str(path), top_k=1)[0]["label"] == fast.config.id2label[int(logits.argmax())], path
+
+
+@pytest.fixture(scope="module")
+def int8_tiny():
+    """A random tiny classifier in int8 (agreement on random weights is not the point here: warnings silenced)."""
+    torch.manual_seed(0)
+    model = HieraForImageClassification(small_config(num_labels=3)).eval()
+    reference = copy.deepcopy(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = fast_model(model, mode="int8", calibration=torch.randn(16, 3, 64, 64))
+    return fast, reference
+
+
+def test_int8_outputs_follow_the_model_s_conventions(int8_tiny):
+    fast, reference = int8_tiny
+    pixels, labels = torch.randn(5, 3, 64, 64), torch.tensor([0, 1, 2, 0, 1])
+    with torch.inference_mode():
+        output = fast(pixels, labels=labels)
+        expected = reference(pixels, labels=labels)
+        as_tuple = fast(pixels, return_dict=False)
+    assert output.logits.shape == (5, 3) and output.logits.dtype == torch.float32
+    # int8 of a random model: close to fp32, not equal (the loss is the model's own function of the logits)
+    assert (output.logits - expected.logits).abs().max() < 0.5
+    torch.testing.assert_close(output.loss, fast.loss_function(labels, output.logits, fast.config))
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], fast(pixels).logits)
+    assert torch.equal(fast(pixels[:1]).logits, fast(pixels[:1]).logits)  # batch sizes compiled once each
+
+
+def test_int8_refuses_what_it_cannot_do(int8_tiny):
+    fast, reference = int8_tiny
+    with pytest.raises(ValueError, match="An int8 OpenVINO model returns logits only; got output_hidden_states"):
+        fast(torch.randn(1, 3, 64, 64), output_hidden_states=True)
+    with pytest.raises(ValueError, match=r"does not match the model's \(64, 64\)"):
+        fast(torch.randn(1, 3, 96, 96))
+    with pytest.raises(ValueError, match="calibrates the activations' ranges on real inputs: pass calibration="):
+        fast_model(copy.deepcopy(reference), mode="int8")
+    with pytest.raises(
+        TypeError, match="calibration must be a folder of images or videos, or a pixel_values tensor; got list"
+    ):
+        fast_model(copy.deepcopy(reference), mode="int8", calibration=[1, 2])
+    with pytest.raises(ValueError, match="mode='int8' is for classifiers .* got HieraModel"):
+        fast_model(reference.hiera, mode="int8", calibration=torch.randn(2, 3, 64, 64))
+    with pytest.raises(ValueError, match="mode='int8' runs on OpenVINO's CPU plugin; got device='cuda'"):
+        fast_model(copy.deepcopy(reference), mode="int8", calibration=torch.randn(2, 3, 64, 64), device="cuda")
+
+
+def test_int8_warns_when_it_disagrees_with_fp32(monkeypatch):
+    """The agreement check on the calibration inputs warns below its threshold (here raised past 100%)."""
+    import hiera_hf.inference as inference
+
+    monkeypatch.setattr(inference, "INT8_MIN_AGREEMENT", 1.01)
+    model = HieraForImageClassification(small_config(num_labels=3)).eval()
+    with pytest.warns(UserWarning, match=r"int8 agrees with fp32 on [\d.]+% of 16 calibration inputs' top-1 labels"):
+        fast_model(model, mode="int8", calibration=torch.randn(16, 3, 64, 64))

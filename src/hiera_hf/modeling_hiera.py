@@ -220,7 +220,9 @@ class HieraEmbeddings(nn.Module):
     @staticmethod
     def _resize_table(table: torch.Tensor, old: list[int], new: list[int]) -> torch.Tensor:
         """Interpolate a `(1, prod(old), C)` table laid out on grid `old` to grid `new`."""
-        if not torch.compiler.is_exporting() and list(old) == list(new):  # exported: any size, always resize
+        # Exported with dynamic sizes (SymInts): always resize, any size may come. Static sizes compare as ints.
+        static = all(isinstance(size, int) for size in new)
+        if (static or not torch.compiler.is_exporting()) and list(old) == list(new):
             return table
         channels = table.shape[-1]
         table = table.reshape(1, *old, channels).movedim(-1, 1)
