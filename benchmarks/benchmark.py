@@ -385,7 +385,8 @@ def pt2e_int8_route(model, example: torch.Tensor, calibration: list[torch.Tensor
         samples = [{"pixel_values": batch} for batch in calibration]
         config = DynamoConfig(dynamic_shapes=axes, quantizer=PT2EQuantizer(x86_quantizer, calibration_dataset=samples))
         exported = DynamoExporter().export(model, {"pixel_values": example}, config=config)
-        run = functools.partial(_run_pt2e, torch.compile(exported.program.module()), resolve_mode("auto") == "bf16")
+        autocast = resolve_mode("auto") == "bf16"
+        run = functools.partial(_run_pt2e, torch.compile(exported.program.module()), autocast=autocast)
         run(example)  # compiles now: a route Inductor cannot lower is reported, not fatal
         return run
     except Exception as error:  # ImportError, or Inductor's lowering errors (printed: the report says why)
@@ -412,7 +413,7 @@ def openvino_routes(model, example: torch.Tensor, calibration: list[torch.Tensor
     precision = resolve_mode("auto")
     config = OpenVINOConfig(dynamic_shapes=dynamic_shapes(model.config, "classification"))
     with torch.no_grad():
-        program = OpenVINOExporter().export(model, {"pixel_values": example}, config=config).program
+        program = OpenVINOExporter().export(model, {"pixel_values": example[[0, -1]]}, config=config).program
     floating = OpenVINOClassifierForward(model, program, precision)
     int8 = fast_model(copy.deepcopy(model), mode="int8", calibration=torch.cat(calibration))
     return {f"OpenVINO {precision}": lambda x: floating(x).logits, OPENVINO_INT8: lambda x: int8(x).logits}

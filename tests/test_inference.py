@@ -12,7 +12,13 @@ from helpers import small_config
 from PIL import Image
 from transformers import pipeline
 
-from hiera_hf import HieraConfig, HieraForImageClassification, HieraImageProcessorPil, fast_model
+from hiera_hf import (
+    HieraConfig,
+    HieraForImageClassification,
+    HieraForVideoClassification,
+    HieraImageProcessorPil,
+    fast_model,
+)
 from hiera_hf.inference import cpu_has_native_bf16, resolve_mode
 
 
@@ -216,6 +222,20 @@ def test_int8_refuses_what_it_cannot_do(int8_tiny):
         fast_model(reference.hiera, mode="int8", calibration=torch.randn(2, 3, 64, 64))
     with pytest.raises(ValueError, match="mode='int8' runs on OpenVINO's CPU plugin; got device='cuda'"):
         fast_model(copy.deepcopy(reference), mode="int8", calibration=torch.randn(2, 3, 64, 64), device="cuda")
+
+
+def test_int8_of_a_video_classifier_calibrated_on_one_clip():
+    """Videos too; one calibration input is enough to trace a batch axis that stays dynamic."""
+    torch.manual_seed(0)
+    model = HieraForVideoClassification(small_config(video=True, num_labels=3)).eval()
+    reference = copy.deepcopy(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = fast_model(model, mode="int8", calibration=torch.randn(1, 4, 3, 64, 64))
+    pixels = torch.randn(3, 4, 3, 64, 64)
+    with torch.inference_mode():
+        logits, expected = fast(pixels).logits, reference(pixels).logits
+    assert logits.shape == (3, 3) and (logits - expected).abs().max() < 0.5
 
 
 def test_int8_warns_when_it_disagrees_with_fp32(monkeypatch):

@@ -186,8 +186,8 @@ def openvino_int8(model, calibration, device: str | torch.device = "cpu", proces
         calibration_dataset=samples,
     )
     config = OpenVINOConfig(dynamic_shapes=dynamic_shapes(model.config, "classification"), quantizer=quantizer)
-    with torch.no_grad():
-        program = OpenVINOExporter().export(model, samples[0], config=config).program
+    with torch.no_grad():  # (a sample of two: a dynamic axis traced at size 1 would be specialised to 1)
+        program = OpenVINOExporter().export(model, {"pixel_values": pixels[[0, -1]]}, config=config).program
     run = OpenVINOClassifierForward(model, program, precision=resolve_mode("auto"))
     checked = pixels[:INT8_CHECKED_INPUTS]
     with torch.no_grad():
