@@ -105,7 +105,8 @@ def fast_model(
         return openvino_int8(model, calibration, device=device, processor_source=source)
     model = model.to(device=device, dtype=dtype).eval()
     if compile:
-        if torch.device(device).type == "cpu" and model.config._attn_implementation == "sdpa" and not cpu_has_amx():
+        attention = getattr(getattr(model, "config", None), "_attn_implementation", None)
+        if torch.device(device).type == "cpu" and attention == "sdpa" and not cpu_has_amx():
             # PyTorch's CPU flash-attention kernel is fast with AMX only; elsewhere Inductor's fused math path wins
             # (Hiera-B bf16 on an AVX512-BF16 EPYC: 1.13x at batch 8, 1.06x at batch 1, 1.24x on video).
             model.set_attn_implementation("eager")
