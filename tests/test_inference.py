@@ -218,6 +218,8 @@ def test_int8_refuses_what_it_cannot_do(int8_tiny):
         TypeError, match="calibration must be a folder of images or videos, or a pixel_values tensor; got list"
     ):
         fast_model(copy.deepcopy(reference), mode="int8", calibration=[1, 2])
+    with pytest.raises(TypeError, match="pixel_values must be a floating-point tensor, got torch.uint8"):
+        fast_model(copy.deepcopy(reference), mode="int8", calibration=torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
     with pytest.raises(ValueError, match="mode='int8' is for classifiers .* got HieraModel"):
         fast_model(reference.hiera, mode="int8", calibration=torch.randn(2, 3, 64, 64))
     with pytest.raises(ValueError, match="mode='int8' runs on OpenVINO's CPU plugin; got device='cuda'"):

@@ -154,7 +154,7 @@ def openvino_int8(model, calibration, device: str | torch.device = "cpu", proces
     stream of 8 on 2 cores). Top-1 agreement with the fp32 model is measured on up to `INT8_CHECKED_INPUTS`
     calibration inputs, and a `UserWarning` says so if it falls below 99% (without VNNI or AMX, int8 sums in 16 bits:
     96% on an AVX2-only EPYC)."""
-    from .modeling_hiera import _HieraForClassification, check_pixel_values
+    from .modeling_hiera import _HieraForClassification
 
     if not isinstance(model, _HieraForClassification):
         raise ValueError(
@@ -178,7 +178,6 @@ def openvino_int8(model, calibration, device: str | torch.device = "cpu", proces
 
     model = model.float().eval()
     pixels = calibration_inputs(model, calibration, processor_source)
-    check_pixel_values(model.config, pixels)
     samples = [{"pixel_values": batch} for batch in pixels.split(8)]
     # Symmetric activations (NNCF's PERFORMANCE preset): 1.10x at batch 1 and 1.15x at batch 8 of its default
     # (MIXED) on an AMX Xeon, the same agreement on the trained digits model (benchmarks/README.md).
@@ -206,9 +205,12 @@ def openvino_int8(model, calibration, device: str | torch.device = "cpu", proces
 
 
 def calibration_inputs(model, calibration, processor_source: str | None = None) -> torch.Tensor:
-    """`calibration` as float32 `pixel_values`: a tensor or array as it is, a folder's images or videos through the
-    processor of the model's folder (`processor_source`), else the default processor sized for the model."""
+    """`calibration` as float32 `pixel_values`: a tensor or array as it is (checked as the model checks its input),
+    a folder's images or videos through the processor of the model's folder (`processor_source`), else the default
+    processor sized for the model."""
     import numpy as np
+
+    from .modeling_hiera import check_pixel_values
 
     if calibration is None:
         raise ValueError(
@@ -228,6 +230,7 @@ def calibration_inputs(model, calibration, processor_source: str | None = None) 
             f"calibration must be a folder of images or videos, or a pixel_values tensor; got "
             f"{type(calibration).__name__}."
         )
+    check_pixel_values(model.config, calibration)  # (raw uint8 pixels are refused: process them first)
     return calibration.float()
 
 
