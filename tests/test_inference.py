@@ -4,7 +4,9 @@ a trained model (at least 99% top-1 agreement), on a saved folder, and pipelines
 from __future__ import annotations
 
 import copy
+import gc
 import warnings
+import weakref
 
 import pytest
 import torch
@@ -238,6 +240,16 @@ def test_int8_of_a_video_classifier_calibrated_on_one_clip():
     with torch.inference_mode():
         logits, expected = fast(pixels).logits, reference(pixels).logits
     assert logits.shape == (3, 3) and (logits - expected).abs().max() < 0.5
+
+    # OpenVINO's programs go with the model, not later by the cycle collector (no cycle between model and forward)
+    assert fast is model
+    forward = weakref.ref(fast.forward)
+    gc.disable()
+    try:
+        del fast, model
+        assert forward() is None
+    finally:
+        gc.enable()
 
 
 def test_int8_warns_when_it_disagrees_with_fp32(monkeypatch):

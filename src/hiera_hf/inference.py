@@ -237,28 +237,33 @@ def calibration_inputs(model, calibration, processor_source: str | None = None) 
 class OpenVINOClassifierForward:
     """A classifier's forward on an OpenVINO program: `(pixel_values, labels=None, return_dict=None)` -> the model's
     output (logits, and the loss with `labels`). One static copy of the program per batch size (see
-    `openvino_int8`)."""
+    `openvino_int8`).
+
+    It keeps the model's config and loss, not the model: the model holds this forward, and a cycle between them
+    would leave OpenVINO's compiled programs to the cycle collector, freed at some later point; this way they go
+    when the model does. One `openvino.Core` compiles them all and lives as long as they do."""
 
     def __init__(self, model, program, precision: str, threads: int | None = None):
-        self.model, self.program = model, program
+        import openvino
+
+        self.config, self.loss_function, self.program = model.config, model.loss_function, program
         self.threads = threads or torch.get_num_threads()
         self.properties = {
             "INFERENCE_PRECISION_HINT": {"bf16": "bf16", "fp32": "f32"}[precision],
             "INFERENCE_NUM_THREADS": self.threads,
         }
+        self.core = openvino.Core()
         self.requests = {}  # batch size -> an infer request per stream
 
     def _requests_for(self, batch_size: int) -> list:
         if batch_size not in self.requests:
-            import openvino
-
             streams = math.gcd(self.threads, batch_size)
             program = self.program.clone()
             shape = program.inputs[0].get_partial_shape()
             shape[0] = batch_size // streams  # the batch axis of each stream's part; the others are static already
             program.reshape({program.inputs[0].get_any_name(): shape})
             hint = {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": streams} if streams > 1 else {}
-            compiled = openvino.Core().compile_model(program, "CPU", {**self.properties, **hint})
+            compiled = self.core.compile_model(program, "CPU", {**self.properties, **hint})
             self.requests[batch_size] = [compiled.create_infer_request() for _ in range(streams)]
         return self.requests[batch_size]
 
@@ -273,16 +278,17 @@ class OpenVINOClassifierForward:
                 f"An int8 OpenVINO model returns logits only; got {', '.join(asked)}: use fast_model(mode='auto') "
                 "for hidden states, attentions or other input sizes."
             )
-        config = self.model.config
+        config = self.config
         check_pixel_values(config, pixel_values)
         requests = self._requests_for(len(pixel_values))
         parts = np.split(pixel_values.detach().float().cpu().numpy(), len(requests))
         for request, part in zip(requests, parts):
-            request.start_async({0: np.ascontiguousarray(part)}, share_inputs=True)
+            # (copied into the request's own input, ~1 ms a batch: a shared array would be left dangling in it)
+            request.start_async({0: part})
         for request in requests:
             request.wait()
         logits = torch.from_numpy(np.concatenate([request.get_output_tensor(0).data for request in requests]))
-        loss = self.model.loss_function(labels, logits, config) if labels is not None else None
+        loss = self.loss_function(labels, logits, config) if labels is not None else None
         output = HieraForClassificationOutput(loss=loss, logits=logits)
         return output if (config.return_dict if return_dict is None else return_dict) else output.to_tuple()
 
