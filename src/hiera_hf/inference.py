@@ -234,6 +234,16 @@ def calibration_inputs(model, calibration, processor_source: str | None = None) 
     return calibration.float()
 
 
+@functools.cache
+def openvino_core():
+    """The process's one `openvino.Core`, for every program the package compiles: a new Core per program has
+    crashed processes that compiled many (ultralytics/ultralytics#25864, openvinotoolkit/openvino#35338), and a CI
+    run here crashed (segfault) after the int8 tests, which made one per batch size."""
+    import openvino
+
+    return openvino.Core()
+
+
 class OpenVINOClassifierForward:
     """A classifier's forward on an OpenVINO program: `(pixel_values, labels=None, return_dict=None)` -> the model's
     output (logits, and the loss with `labels`). One static copy of the program per batch size (see
@@ -241,18 +251,15 @@ class OpenVINOClassifierForward:
 
     It keeps the model's config and loss, not the model: the model holds this forward, and a cycle between them
     would leave OpenVINO's compiled programs to the cycle collector, freed at some later point; this way they go
-    when the model does. One `openvino.Core` compiles them all and lives as long as they do."""
+    when the model does."""
 
     def __init__(self, model, program, precision: str, threads: int | None = None):
-        import openvino
-
         self.config, self.loss_function, self.program = model.config, model.loss_function, program
         self.threads = threads or torch.get_num_threads()
         self.properties = {
             "INFERENCE_PRECISION_HINT": {"bf16": "bf16", "fp32": "f32"}[precision],
             "INFERENCE_NUM_THREADS": self.threads,
         }
-        self.core = openvino.Core()
         self.requests = {}  # batch size -> an infer request per stream
 
     def _requests_for(self, batch_size: int) -> list:
@@ -263,7 +270,7 @@ class OpenVINOClassifierForward:
             shape[0] = batch_size // streams  # the batch axis of each stream's part; the others are static already
             program.reshape({program.inputs[0].get_any_name(): shape})
             hint = {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": streams} if streams > 1 else {}
-            compiled = self.core.compile_model(program, "CPU", {**self.properties, **hint})
+            compiled = openvino_core().compile_model(program, "CPU", {**self.properties, **hint})
             self.requests[batch_size] = [compiled.create_infer_request() for _ in range(streams)]
         return self.requests[batch_size]
 
