@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import gc
+import types
 import warnings
-import weakref
 
 import pytest
 import torch
@@ -241,15 +241,20 @@ def test_int8_of_a_video_classifier_calibrated_on_one_clip():
         logits, expected = fast(pixels).logits, reference(pixels).logits
     assert logits.shape == (3, 3) and (logits - expected).abs().max() < 0.5
 
-    # OpenVINO's programs go with the model, not later by the cycle collector (no cycle between model and forward)
+    # Nothing the forward holds leads back to the model: a cycle between them would leave OpenVINO's programs to the
+    # cycle collector, to be freed at some later point (the model itself may stay longer: after this file's other
+    # tests, a {'_export_root': model} dict from torch.export's tracing still held it)
     assert fast is model
-    forward = weakref.ref(fast.forward)
-    gc.disable()
-    try:
-        del fast, model
-        assert forward() is None
-    finally:
-        gc.enable()
+    reached, frontier = set(), [fast.forward]
+    for _ in range(6):
+        frontier = [
+            referent
+            for holder in frontier
+            for referent in gc.get_referents(holder)
+            if not isinstance(referent, (type, types.ModuleType, types.FunctionType)) and id(referent) not in reached
+        ]
+        reached.update(map(id, frontier))
+    assert id(model) not in reached and id(model.config) in reached
 
 
 def test_int8_warns_when_it_disagrees_with_fp32(monkeypatch):
