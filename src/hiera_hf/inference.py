@@ -205,8 +205,8 @@ def openvino_int8(model, calibration, device: str | torch.device = "cpu", proces
 
 
 def calibration_inputs(model, calibration, processor_source: str | None = None) -> torch.Tensor:
-    """`calibration` as float32 `pixel_values`: a tensor or array as it is (checked as the model checks its input),
-    a folder's images or videos through the processor of the model's folder (`processor_source`), else the default
+    """`calibration` as float32 `pixel_values`, checked as the model checks its input: a tensor or array as it is, a
+    folder's images or videos through the processor of the model's folder (`processor_source`), else the default
     processor sized for the model."""
     import numpy as np
 
@@ -222,8 +222,8 @@ def calibration_inputs(model, calibration, processor_source: str | None = None) 
         from .training import processor_for
 
         processor = processor_for(model.config, processor_source)
-        return torch.from_numpy(folder_inputs(calibration, processor, model.config.is_video))
-    if isinstance(calibration, np.ndarray):
+        calibration = torch.from_numpy(folder_inputs(calibration, processor, model.config.is_video))
+    elif isinstance(calibration, np.ndarray):
         calibration = torch.from_numpy(calibration)
     if not isinstance(calibration, torch.Tensor):
         raise TypeError(
