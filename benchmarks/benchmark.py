@@ -56,7 +56,7 @@ import hiera_hf
 from hiera_hf import HieraConfig
 from hiera_hf.export import example_input
 from hiera_hf.inference import resolve_mode
-from hiera_hf.official import from_official, official_model
+from hiera_hf.parity import from_official, official_model
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -27,7 +27,7 @@ from benchmark import _call_with, exported_cpu_routes  # noqa: E402
 from hiera_hf import HieraForImageClassification, fast_model  # noqa: E402
 from hiera_hf.export import folder_inputs  # noqa: E402
 from hiera_hf.inference import cpu_has_native_bf16  # noqa: E402
-from hiera_hf.training import processor_for  # noqa: E402
+from hiera_hf.processors import processor_for  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

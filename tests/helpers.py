@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from transformers.initialization import no_init_weights
 
-from hiera_hf import VIDEO_GEOMETRY, HieraConfig, official
+from hiera_hf import VIDEO_GEOMETRY, HieraConfig, parity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the scripts' shared module, the demo
 from demo import SMALL_HIERA  # noqa: E402  (the main job's model: one definition)
@@ -59,7 +59,7 @@ def official_model(name: str, pretraining: bool = False, seed: int = 0, **config
     config = HieraConfig.from_preset(name, for_pretraining=pretraining, **config_kwargs)
     torch.manual_seed(seed)
     with no_init_weights():  # randomize_ gives every parameter its value (the models hold no buffers)
-        model = official.official_model(config, pretraining)
+        model = parity.official_model(config, pretraining)
     assert not list(model.buffers()), "randomize_ sets parameters only: initialise buffers too"
     return randomize_(model, seed).eval()
 
@@ -67,7 +67,7 @@ def official_model(name: str, pretraining: bool = False, seed: int = 0, **config
 def converted_model(name: str, official_hiera: torch.nn.Module, pretraining: bool = False, **config_kwargs):
     """Our model for preset `name` loaded strictly from `official_hiera`'s state dict through the official key map."""
     config = HieraConfig.from_preset(name, for_pretraining=pretraining, **config_kwargs)
-    return official.from_official(official_hiera, config)
+    return parity.from_official(official_hiera, config)
 
 
 def official_input(name: str, batch_size: int = 2, seed: int = 0) -> torch.Tensor:

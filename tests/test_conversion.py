@@ -9,6 +9,7 @@ tests/test_parity.py's job.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -27,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 from conversion import convert_hiera_to_hf as conversion  # noqa: E402
 from conversion.convert_hiera_to_hf import CHECKPOINTS, ConversionError, convert_checkpoint  # noqa: E402
 from hiera_hf import HieraBackbone, HieraForPreTraining, HieraModel  # noqa: E402
-from hiera_hf.official import PAPER_TOP1, official_model  # noqa: E402
+from hiera_hf.checkpoint_layouts import convert_state_dict  # noqa: E402
+from hiera_hf.parity import PAPER_TOP1, official_model  # noqa: E402
+from hiera_hf.samples import demo_image  # noqa: E402
 
 FULL = [
     name
@@ -103,19 +106,21 @@ def test_convert_and_verify(name, converted):
 @pytest.mark.parametrize("name", META_ONLY)
 def test_key_and_shape_mapping_on_meta(name):
     """Every official key maps onto a parameter of the right shape and every parameter is filled."""
+    checkpoint = CHECKPOINTS[name]
     official = official_for(name, device="meta")
-    model = conversion.build_model(CHECKPOINTS[name], official.state_dict(), device="meta")
+    converted = convert_state_dict(official.state_dict(), checkpoint.config().depths)
+    assert checkpoint.model_class().weight_problems(converted, checkpoint.config()) == []
+    with torch.device("meta"):
+        model = checkpoint.model_class()(checkpoint.config())
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in official.parameters())
 
 
 def test_converted_folders_work_with_auto_and_pipelines(converted, tmp_path):
     folder = converted("hiera_tiny_224.mae_in1k_ft_in1k")["output"]
     model = AutoModelForImageClassification.from_pretrained(folder)
-    results = pipeline("image-classification", model=folder)(conversion.demo_image(), top_k=3)
+    results = pipeline("image-classification", model=folder)(demo_image(), top_k=3)
     assert len(results) == 3 and all(r["label"] in model.config.label2id for r in results)
-    assert np.asarray(
-        pipeline("image-feature-extraction", model=folder)(conversion.demo_image(), pool=True)
-    ).shape == (1, 768)
+    assert np.asarray(pipeline("image-feature-extraction", model=folder)(demo_image(), pool=True)).shape == (1, 768)
 
     row = converted("hiera_base_16x224.mae_k400_ft_k400")
     frames = np.random.default_rng(0).integers(0, 256, (40, 128, 160, 3), dtype=np.uint8)
@@ -128,12 +133,16 @@ def test_converted_folders_work_with_auto_and_pipelines(converted, tmp_path):
     "name", ["hiera_tiny_224.mae_in1k_ft_in1k", "hiera_tiny_224.mae_in1k", "hiera_base_16x224.mae_k400_ft_k400"]
 )
 def test_model_card_usage_runs_as_written(name, converted, tmp_path):
-    row = converted(name)
-    readme = Path(row["output"], "README.md").read_text()
+    run_card_snippet(converted(name)["output"], name, tmp_path)
+
+
+def run_card_snippet(folder: str, name: str, tmp_path: Path) -> None:
+    """The card's usage code, run on the converted folder (for the Hub id it names) with the Hub offline."""
+    readme = Path(folder, "README.md").read_text()
     snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    repo_line = f'model_id = "{conversion.DEFAULT_HUB_ORG}/{name}"'
+    repo_line = f'model_id = "{conversion.DEFAULT_HUB_ORG}/{conversion.ALL_CHECKPOINTS[name].repo_name}"'
     assert repo_line in snippet
-    snippet = snippet.replace(repo_line, f"model_id = {row['output']!r}")
+    snippet = snippet.replace(repo_line, f"model_id = {folder!r}")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -143,11 +152,23 @@ def test_model_card_usage_runs_as_written(name, converted, tmp_path):
 
 
 def test_committed_cards_are_up_to_date():
-    for name, checkpoint in CHECKPOINTS.items():
-        committed = (ROOT / "model_cards" / f"{name}.md").read_text()
+    assert len(conversion.ALL_CHECKPOINTS) == 36 and len(conversion.TIMM_CHECKPOINTS) == 16
+    for checkpoint in conversion.ALL_CHECKPOINTS.values():
+        committed = (ROOT / "model_cards" / f"{checkpoint.repo_name}.md").read_text()
         assert committed == str(conversion.render_card(checkpoint)) + "\n", (
-            f"model_cards/{name}.md is stale: run python conversion/convert_hiera_to_hf.py --write-cards"
+            f"model_cards/{checkpoint.repo_name}.md is stale: run python conversion/convert_hiera_to_hf.py --write-cards"
         )
+
+
+def test_timm_cards_state_where_the_weights_came_from_and_their_license():
+    for name, checkpoint in conversion.TIMM_CHECKPOINTS.items():
+        card = conversion.render_card(checkpoint)
+        assert f"https://huggingface.co/{name}" in card.text and "timm" in card.data.tags
+        meta = checkpoint.tag.startswith("mae")
+        assert card.data.license == ("cc-by-nc-4.0" if meta else "apache-2.0"), name
+        assert ("Non-commercial use only" in card.text) == meta and "Apache-2.0" in card.text
+        assert ("imagenet-12k" in card.data.datasets) == (not meta)
+        assert ("Window Attention is Bugged" in card.text) == ("abswin" in name)
 
 
 def test_cards_state_license_and_metadata():
@@ -186,10 +207,12 @@ def test_truncated_checkpoint(tmp_path):
 
 def test_wrong_architecture_for_the_name(tmp_path):
     source = save_official("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path)
-    with pytest.raises(ConversionError, match="missing from the checkpoint"):
+    with pytest.raises(
+        ConversionError, match=r"Checkpoint does not fit hiera_small_224.mae_in1k_ft_in1k: .*\n  missing: "
+    ):
         convert_checkpoint("hiera_small_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=source)
     source = save_official("hiera_base_224.mae_in1k_ft_in1k", tmp_path)
-    with pytest.raises(ConversionError, match="shape mismatches"):
+    with pytest.raises(ConversionError, match="other shapes"):
         convert_checkpoint("hiera_base_plus_224.mae_in1k_ft_in1k", tmp_path / "out", checkpoint_path=source)
     hub = save_official("hiera_tiny_224.mae_in1k_ft_in1k", tmp_path, hub_format=True)
     with pytest.raises(ConversionError, match="config.json is not hiera_small_224"):
@@ -398,3 +421,48 @@ def test_cli_dry_run_and_summary(tmp_path, capsys):
     assert "would upload to me/tiny-mae:" in out and "model.safetensors" in out
     assert "| hiera_tiny_224.mae_in1k |" in out  # summary table
     assert (tmp_path / "out" / "hiera_tiny_224.mae_in1k" / "model.safetensors").exists()
+
+
+# ---- timm's checkpoints ---------------------------------------------------------------------------------------
+
+
+def timm_repo(directory: Path, name: str) -> Path:
+    """timm's Hub repo of checkpoint `name` (random weights, timm's own `save_for_hf`), at `directory/name`."""
+    import timm
+    from timm.models import save_for_hf
+
+    checkpoint = conversion.TIMM_CHECKPOINTS[name]
+    torch.manual_seed(0)
+    model = timm.create_model(checkpoint.architecture, num_classes=checkpoint.num_classes, weight_init="skip")
+    save_for_hf(randomize_(model).eval(), directory / name, safe_serialization=True)
+    return directory / name
+
+
+@pytest.mark.parametrize("name", ["timm/hiera_small_abswin_256.sbb2_e200_in12k_ft_in1k", "timm/hiera_tiny_224.mae"])
+def test_timm_checkpoints_convert_and_verify(name, tmp_path):
+    source = timm_repo(tmp_path / "hub", name)
+    row = convert_checkpoint(name, tmp_path / "out", hub_source=str(source))
+    assert row["max_abs_diff"] <= 1e-4 and row["processor_diff"] <= 1e-4
+    folder = Path(row["output"])
+    assert folder == tmp_path / "out" / name and (folder / "preprocessor_config.json").exists()
+    card = (folder / "README.md").read_text()
+    assert f"https://huggingface.co/{name}" in card
+    if conversion.TIMM_CHECKPOINTS[name].num_classes:
+        model = AutoModelForImageClassification.from_pretrained(folder)
+        assert model.config.window_positional_embedding_background_size == [16, 16]
+        results = pipeline("image-classification", model=str(folder))(demo_image(), top_k=2)
+        assert len(results) == 2 and results[0]["label"] in model.config.label2id
+    else:
+        assert type(AutoModel.from_pretrained(folder)) is HieraModel
+        run_card_snippet(str(folder), name, tmp_path)  # the features snippet of timm's encoders
+    processor = json.loads((folder / "preprocessor_config.json").read_text())
+    assert processor["crop_size"]["height"] == (256 if "256" in name else 224)
+
+
+def test_timm_sources_that_are_not_the_checkpoint_are_refused(tmp_path):
+    source = timm_repo(tmp_path / "hub", "timm/hiera_tiny_224.mae")
+    with pytest.raises(ConversionError, match="not timm/hiera_small_224.mae: architecture 'hiera_tiny_224'"):
+        convert_checkpoint("timm/hiera_small_224.mae", tmp_path / "out", hub_source=str(source))
+    with pytest.raises(ConversionError, match="timm checkpoints come as Hub repos"):
+        convert_checkpoint("timm/hiera_tiny_224.mae", tmp_path / "out", checkpoint_path=source / "model.safetensors")
+    _assert_nothing_written(tmp_path / "out")

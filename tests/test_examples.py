@@ -334,7 +334,7 @@ def test_multi_clip_evaluation_averages_the_right_windows(tmp_path):
     from helpers import write_video
 
     from hiera_hf import HieraConfig, HieraForVideoClassification
-    from hiera_hf.training import processor_for
+    from hiera_hf.processors import processor_for
     from hiera_hf.video_processing_hiera import read_video
 
     make = load(EXAMPLES / "make_demo_data.py")

@@ -543,13 +543,13 @@ def test_save_load_round_trip_with_auto(tmp_path, video):
 
 
 def test_push_to_hub_uploads_the_complete_folder(tmp_path, monkeypatch):
-    """`save_pretrained(push_to_hub=True)` of the config and the processors uploads once the source files and
-    `auto_map` are in the folder (Transformers' own upload runs before we add them). The Hub is faked here."""
+    """`save_pretrained(push_to_hub=True)` of a model, the config and the processors uploads a folder whose
+    `auto_map` names only classes whose source files are in it (Transformers copies them, `register_for_auto_class`);
+    a model's names every Auto class that loads it. The Hub is faked here."""
     import json
+    import os
     from types import SimpleNamespace
     from unittest import mock
-
-    import transformers.utils.hub as hub
 
     from hiera_hf import HieraImageProcessor, HieraVideoProcessor
 
@@ -557,7 +557,18 @@ def test_push_to_hub_uploads_the_complete_folder(tmp_path, monkeypatch):
     fake_api = SimpleNamespace(
         create_repo=lambda repo_id, **kwargs: created.append(repo_id) or SimpleNamespace(repo_id=f"user/{repo_id}")
     )
-    monkeypatch.setattr(hub, "hf_api", lambda: fake_api)
+    for module in (
+        transformers.configuration_utils,
+        transformers.image_processing_base,
+        transformers.video_processing_utils,
+    ):
+        monkeypatch.setattr(module, "hf_api", lambda: fake_api)  # (each imported the name)
+    HieraForImageClassification(small_config()).save_pretrained(tmp_path / "model")  # (its push goes elsewhere)
+    mapping = json.loads((tmp_path / "model" / "config.json").read_text())["auto_map"]
+    auto = {"AutoConfig", "AutoModel", "AutoModelForImageClassification", "AutoModelForPreTraining", "AutoBackbone"}
+    assert set(mapping) == auto and {"modeling_hiera.py", "configuration_hiera.py"} <= set(
+        os.listdir(tmp_path / "model")
+    )
     cases = [
         (small_config(), "config.json"),
         (HieraImageProcessor(), "preprocessor_config.json"),
@@ -572,11 +583,14 @@ def test_push_to_hub_uploads_the_complete_folder(tmp_path, monkeypatch):
             uploads.append((repo_id, sorted(p.name for p in Path(working_dir).iterdir()), content.get("auto_map")))
 
         with mock.patch.object(type(saved), "_upload_modified_files", side_effect=upload, autospec=False):
-            saved.save_pretrained(folder, push_to_hub=True, commit_message="hiera")
+            saved.save_pretrained(str(folder), push_to_hub=True, commit_message="hiera")
         assert len(uploads) == 1, type(saved).__name__
         repo_id, files, mapping = uploads[0]
         assert repo_id == f"user/{folder.name}" and created[-1] == folder.name
-        assert {"modeling_hiera.py", "configuration_hiera.py", json_file} <= set(files) and mapping
+        named = {
+            entry for value in mapping.values() for entry in (value.values() if isinstance(value, dict) else [value])
+        }
+        assert json_file in files and {f"{entry.split('.')[0]}.py" for entry in named} <= set(files), (files, mapping)
 
 
 def test_auto_pretraining_and_dtype_and_device_map(tmp_path):

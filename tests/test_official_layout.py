@@ -18,8 +18,9 @@ from transformers import AutoModelForImageClassification, AutoModelForPreTrainin
 from transformers.utils import logging
 
 from hiera_hf import HieraConfig, HieraForImageClassification, HieraForPreTraining, HieraForVideoClassification
+from hiera_hf.checkpoint_layouts import WEIGHTS_LICENSE, convert_state_dict
 from hiera_hf.modeling_hiera import hiera_class_for
-from hiera_hf.official import WEIGHTS_LICENSE, convert_official_state_dict, paired_outputs
+from hiera_hf.parity import paired_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -66,7 +67,7 @@ def test_official_hub_layout_loads_equal_to_the_official_model(case, tmp_path):
     ours = model_class.from_pretrained(folder).eval()
     assert_matches_official(ours, official, name)
     # The converted weights, key for key: what the conversion's key map makes of the official state dict.
-    expected = convert_official_state_dict(official.state_dict(), ours.config)
+    expected = convert_state_dict(official.state_dict(), ours.config.depths)
     assert set(expected) == set(ours.state_dict())
     for key, tensor in expected.items():
         assert torch.equal(ours.state_dict()[key], tensor), key
@@ -193,12 +194,16 @@ def test_folders_in_no_layout_say_what_is_read_and_what_was_found(tmp_path):
     save_file(
         {**load_file(folder / "model.safetensors"), "totally.unknown": torch.zeros(1)}, folder / "model.safetensors"
     )
-    with pytest.raises(ValueError, match=r"Keys not in the official Hiera layout: \[.totally.unknown.\]"):
+    with pytest.raises(
+        ValueError, match=r"Keys in neither the official nor timm.s Hiera layout: \[.totally.unknown.\]"
+    ):
         HieraForImageClassification.from_pretrained(folder)
 
     torch.save({"model_state": {"pos_embed": NotATensor()}}, tmp_path / "hiera_tiny_224.pth")
     with pytest.raises(ValueError, match="hiera_tiny_224.pth.*(UnpicklingError|weights_only)"):
         HieraForImageClassification.from_pretrained(tmp_path / "hiera_tiny_224.pth")
     torch.save({"model_state": {"totally.unknown": torch.zeros(1)}}, tmp_path / "hiera_tiny_224.pth")
-    with pytest.raises(ValueError, match=r"Keys not in the official Hiera layout: \['totally.unknown'\]"):
+    with pytest.raises(
+        ValueError, match=r"Keys in neither the official nor timm.s Hiera layout: \['totally.unknown'\]"
+    ):
         HieraForImageClassification.from_pretrained(tmp_path / "hiera_tiny_224.pth")

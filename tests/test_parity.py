@@ -11,7 +11,8 @@ from accelerate import init_empty_weights
 from helpers import converted_model, official_input, official_model
 
 from hiera_hf import PRESETS, HieraConfig
-from hiera_hf.official import official_kwargs, official_layout_to_ours, paired_outputs
+from hiera_hf.configuration_hiera import official_arguments
+from hiera_hf.parity import official_layout_to_ours, paired_outputs
 
 ATOL = 1e-4
 SMALL = ["hiera_tiny_224", "hiera_small_224", "hiera_base_224", "hiera_base_plus_224", "hiera_base_16x224"]
@@ -22,11 +23,11 @@ assert sorted(SMALL + LARGE) == sorted(PRESETS)
 @pytest.mark.parametrize("pretraining", [False, True])
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_presets_are_the_official_constructors(name, pretraining):
-    """`official_kwargs(preset)` is what the official `hiera.<name>` / `hiera.mae_<name>` constructor passes."""
+    """`official_arguments(preset)` is what the official `hiera.<name>` / `hiera.mae_<name>` constructor passes."""
     builder = getattr(hiera, f"mae_{name}" if pretraining else name)
     with init_empty_weights():  # the official init's linspace(...).item() stays on CPU
         named = builder(pretrained=False).config
-    ours = official_kwargs(HieraConfig.from_preset(name, for_pretraining=pretraining), pretraining)
+    ours = official_arguments(HieraConfig.from_preset(name, for_pretraining=pretraining), pretraining)
     shared = set(ours) & set(named) - {"num_classes"}
     assert shared >= {"input_size", "embed_dim", "stages", "q_pool", "q_stride", "mask_unit_size", "sep_pos_embed"}
     assert {key: ours[key] for key in shared} == {key: named[key] for key in shared}
@@ -74,7 +75,7 @@ def test_mae_parity_without_noise_uses_one_mask_for_both():
 
 
 def test_from_official_refuses_what_it_cannot_convert():
-    from hiera_hf.official import from_official
+    from hiera_hf.parity import from_official
 
     official = official_model("hiera_tiny_224")
     config = HieraConfig.from_preset("hiera_tiny_224")
@@ -82,7 +83,9 @@ def test_from_official_refuses_what_it_cannot_convert():
         from_official(dict(official.state_dict()), config)
     with pytest.raises(TypeError, match="needs the HieraConfig of the model, got NoneType"):
         from_official(official, None)
-    with pytest.raises(ValueError, match=r"does not have the architecture of this config \(embed_dim=96, depths=\(2,"):
+    with pytest.raises(
+        ValueError, match=r"do not fit HieraForImageClassification with this config \(embed_dim=96, depths=\(2,"
+    ):
         from_official(official, HieraConfig.from_preset("hiera_base_224"))
 
 

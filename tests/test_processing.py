@@ -157,7 +157,7 @@ def test_default_processor_fits_a_non_square_model(video):
     a 64x96 model is 64x96 whatever the frame's shape; a square model keeps the official sizes."""
     from helpers import pixels_for, small_config
 
-    from hiera_hf.training import processor_for
+    from hiera_hf.processors import processor_for
 
     config = small_config(video, image_size=(64, 96))
     processor = processor_for(config, None)

@@ -42,8 +42,8 @@ import hiera_hf  # noqa: F401  (registers the Auto classes)
 from hiera_hf import PRESETS, HieraConfig
 from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS
 from hiera_hf.modeling_hiera import hiera_class_for
-from hiera_hf.official import PAPER_TOP1
-from hiera_hf.training import processor_for
+from hiera_hf.parity import PAPER_TOP1
+from hiera_hf.processors import processor_for
 from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module

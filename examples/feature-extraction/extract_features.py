@@ -34,7 +34,7 @@ import hiera_hf  # noqa: F401  (registers the Auto classes)
 from hiera_hf import PRESETS, HieraConfig, HieraModel
 from hiera_hf.atomic import atomic_folder
 from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS
-from hiera_hf.training import processor_for
+from hiera_hf.processors import processor_for
 from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module

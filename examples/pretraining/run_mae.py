@@ -22,7 +22,8 @@ from torchvision import transforms
 from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForPreTraining
-from hiera_hf.training import load_model, processor_for
+from hiera_hf.processors import processor_for
+from hiera_hf.training import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402

@@ -26,7 +26,8 @@ import torch
 from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForVideoClassification
-from hiera_hf.training import load_model, processor_for
+from hiera_hf.processors import processor_for
+from hiera_hf.training import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402

@@ -15,27 +15,12 @@ import sys
 import time
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from . import PRESETS, HieraConfig, HieraForImageClassification, HieraImageProcessorPil
-from .training import processor_sizes
-
-
-def imagenet_labels() -> dict[int, str]:
-    try:
-        from torchvision.models._meta import _IMAGENET_CATEGORIES
-    except ImportError:  # torchvision is optional
-        return {i: f"class_{i}" for i in range(1000)}
-    return dict(enumerate(_IMAGENET_CATEGORIES))
-
-
-def demo_image() -> Image.Image:
-    """A drawn test picture: a red disc and a blue square on a green background."""
-    image = Image.new("RGB", (320, 240), (90, 160, 90))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((40, 60, 160, 180), fill=(200, 40, 40))
-    draw.rectangle((190, 70, 290, 170), fill=(40, 60, 200))
-    return image
+from .checkpoint_layouts import official_labels
+from .processors import processor_sizes
+from .samples import demo_image
 
 
 def main(argv: list[str] | None = None):
@@ -59,7 +44,7 @@ def main(argv: list[str] | None = None):
         source = args.model
     else:
         torch.manual_seed(0)
-        labels = imagenet_labels()
+        labels = official_labels(1000, is_video=False) or {i: f"class_{i}" for i in range(1000)}  # (torchvision's)
         config = HieraConfig.from_preset(args.preset, id2label=labels, label2id={v: k for k, v in labels.items()})
         model = HieraForImageClassification(config)
         source = f"preset {args.preset}, random weights"

@@ -3,14 +3,25 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 from transformers.backbone_utils import BackboneConfigMixin
+
+from .checkpoint_layouts import (
+    DOWNLOAD_KWARGS,
+    LAYOUTS,
+    MAE_ARGUMENTS,
+    OFFICIAL_ARGUMENTS,
+    TIMM_ARCHITECTURES,
+    TIMM_ARGUMENTS,
+    layout_of,
+    official_labels,
+    weight_keys,
+)
+from .checks import is_int
 
 
 @strict
@@ -36,6 +47,15 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
         masked_unit_size: size of a mask unit in tokens, per spatial dimension.
         masked_unit_attention: per stage, whether attention is restricted to mask units (else global).
         separate_position_embeddings: video only: a spatial table repeated over time plus a temporal table.
+        window_positional_embedding_background_size: images only; set, the absolute-window position embedding of
+            "Window Attention is Bugged" (Bolya et al., ICLR 2024; timm's `abs_win_pos_embed` with
+            `global_pos_size`, the name as in Transformers' SAM 2): a global table of this (height, width),
+            interpolated to the token grid, plus a table of one mask unit, tiled across the units.
+        layer_scale_init_value: set, each residual branch is scaled by a learned per-channel factor starting at
+            this value (LayerScale; timm's `init_values`).
+        use_expand_projection: a stage's first layer widens the residual by a linear projection (official); False
+            concatenates the max- and the average-pooled tokens instead, doubling the width (timm's
+            `use_expand_proj=False`).
         drop_path_rate: stochastic depth rate, increased linearly over the layers.
         head_dropout: dropout before the classification head.
         num_channels: input channels.
@@ -65,6 +85,9 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
     masked_unit_size: list[int] | tuple[int, ...] = (8, 8)
     masked_unit_attention: list[bool] | tuple[bool, ...] = (True, True, False, False)
     separate_position_embeddings: bool = False
+    window_positional_embedding_background_size: list[int] | tuple[int, ...] | None = None
+    layer_scale_init_value: float | int | None = None
+    use_expand_projection: bool = True
     drop_path_rate: float | int = 0.0
     head_dropout: float | int = 0.0
     num_channels: int = 3
@@ -94,34 +117,23 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
-        """Also read Transformers' built-in Hiera configs (model_type "hiera": their fields are a subset of ours with
-        the same meaning) and the official layout of Meta's Hub repos (`facebook/hiera_*`: the official
-        constructor's arguments), so `from_pretrained` of either just works. Anything else is a `ValueError`."""
+        """Also read the other layouts (see `checkpoint_layouts.LAYOUTS`): Transformers' built-in Hiera configs
+        (model_type "hiera": their fields are a subset of ours with the same meaning), Meta's Hub repos (the official
+        constructor's arguments) and timm's (`architecture` and `pretrained_cfg`), translated to ours, so
+        `from_pretrained` of any of them just works. Anything else is a `ValueError`."""
         download = {key: kwargs[key] for key in DOWNLOAD_KWARGS if key in kwargs}
         config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
-        model_type = config_dict.get("model_type")
-        if model_type == "hiera":
-            config_dict = {**config_dict, "model_type": cls.model_type}
-        elif model_type is None or model_type != cls.model_type:
-            from .official import LAYOUTS, is_official_config, official_config_dict  # (official imports this module)
-
-            if not is_official_config(config_dict):
-                found = f"model_type {model_type!r}" if model_type else f"keys {sorted(config_dict)[:12]}"
-                raise ValueError(
-                    f"{str(pretrained_model_name_or_path)!r} is in no layout Hiera reads: its config.json has {found}. "
-                    f"Hiera reads {LAYOUTS}."
-                )
-            config_dict = official_config_dict(config_dict, pretrained_model_name_or_path, **download)
-        return config_dict, kwargs
+        return translated_config_dict(config_dict, pretrained_model_name_or_path, **download), kwargs
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        """Save `config.json` with a complete `auto_map` and our source files next to it, so that
-        `trust_remote_code=True` loads the folder where `hiera_hf` is not installed."""
-        self.auto_map = auto_map(self.is_video)
-        upload = hub_upload_after_save(self, save_directory, push_to_hub, kwargs)
-        super().save_pretrained(save_directory, **kwargs)
-        save_source_files(save_directory)
-        upload()
+        """Transformers' save; saved by a model (whose Auto class `auto_map` then names), `auto_map` names every Auto
+        class that loads the folder, so `trust_remote_code=True` loads it into any of them where `hiera_hf` is not
+        installed (Transformers copies the source files, and writes only the saving class into `auto_map`)."""
+        if any(
+            name.startswith("AutoModel") or name == "AutoBackbone" for name in getattr(self, "auto_map", None) or {}
+        ):
+            self.auto_map = {**self.auto_map, **model_auto_map(self.is_video)}
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     # ---- derived geometry (plain properties: not serialised) -------------------------------------------------
     @property
@@ -204,6 +216,7 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
                 )
         if self.separate_position_embeddings and not self.is_video:
             raise ValueError("separate_position_embeddings is for video models: set num_frames too.")
+        self._check_timm_options()
         if self.decoder_hidden_size is not None and self.decoder_num_heads:
             if self.decoder_hidden_size % self.decoder_num_heads != 0:
                 raise ValueError(
@@ -212,6 +225,29 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
                 )
         if not 0.0 <= self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1), got {self.mask_ratio}.")
+
+    def _check_timm_options(self):
+        background = self.window_positional_embedding_background_size
+        if background is not None:
+            if self.is_video:
+                raise ValueError("window_positional_embedding_background_size is for image models (num_frames None).")
+            if not (
+                isinstance(background, (list, tuple))
+                and len(background) == 2
+                and all(is_int(v) and v >= 1 for v in background)
+            ):
+                raise ValueError(
+                    f"window_positional_embedding_background_size must be (height, width) positive integers, got "
+                    f"{background!r}."
+                )
+        scale = self.layer_scale_init_value
+        if scale is not None and not (isinstance(scale, (int, float)) and not isinstance(scale, bool)):
+            raise ValueError(f"layer_scale_init_value must be a number or None, got {scale!r}.")
+        if not self.use_expand_projection and self.embed_dim_multiplier != 2:
+            raise ValueError(
+                "use_expand_projection=False widens each stage by concatenating two pooled copies of its tokens, so "
+                f"embed_dim_multiplier must be 2, got {self.embed_dim_multiplier}."
+            )
 
     # ---- presets ----------------------------------------------------------------------------------------------
     @classmethod
@@ -228,116 +264,15 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
             mae = {"num_query_pool": 2, "mask_ratio": 0.9 if cls(**PRESETS[name]).is_video else 0.6}
         return cls(**{**PRESETS[name], **mae, **kwargs})
 
-
-# `from_pretrained` arguments that say where the files come from.
-DOWNLOAD_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
-
-# ---- remote code ---------------------------------------------------------------------------------------------------
-# `save_pretrained` of the config and the processors writes these files and `auto_map` entries naming them. The
-# files import each other relatively only, so they load as a Hub "remote code" package.
-SOURCE_FILES = (
-    "configuration_hiera.py",
-    "modeling_hiera.py",
-    "official.py",  # (read for official-layout folders; Transformers copies every module the files import)
-    "image_processing_hiera.py",
-    "video_processing_hiera.py",
-)
-
-
-def auto_map(is_video: bool) -> dict:
-    """Every Auto class that applies to a Hiera folder, mapped to `module.Class` in `SOURCE_FILES`."""
-    mapping = {
-        "AutoConfig": "configuration_hiera.HieraConfig",
-        "AutoModel": "modeling_hiera.HieraModel",
-        "AutoModelForPreTraining": "modeling_hiera.HieraForPreTraining",
-        "AutoBackbone": "modeling_hiera.HieraBackbone",
-    }
-    if is_video:
-        mapping["AutoModelForVideoClassification"] = "modeling_hiera.HieraForVideoClassification"
-        mapping["AutoVideoProcessor"] = "video_processing_hiera.HieraVideoProcessor"
-    else:
-        mapping["AutoModelForImageClassification"] = "modeling_hiera.HieraForImageClassification"
-        mapping["AutoImageProcessor"] = {
-            "torchvision": "image_processing_hiera.HieraImageProcessor",
-            "pil": "image_processing_hiera.HieraImageProcessorPil",
-        }
-    return mapping
-
-
-def save_source_files(save_directory) -> None:
-    """Copy our source files (those present next to this one) into `save_directory`."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name in SOURCE_FILES:
-        source = os.path.join(here, name)
-        if os.path.isfile(source):
-            shutil.copyfile(source, os.path.join(save_directory, name))
-
-
-def add_auto_map_to_json(path, is_video: bool) -> None:
-    """Add `auto_map` to a saved processor config (`preprocessor_config.json`, `video_preprocessor_config.json`),
-    replacing the file in one step (a failed write leaves the saved one)."""
-    with open(path, encoding="utf-8") as file:
-        content = json.load(file)
-    content["auto_map"] = auto_map(is_video)
-    with open(f"{path}.tmp", "w", encoding="utf-8") as file:
-        json.dump(content, file, indent=2, sort_keys=True)
-        file.write("\n")
-    os.replace(f"{path}.tmp", path)
-
-
-HUB_KWARGS = ("repo_id", "commit_message", "commit_description", "token", "private", "create_pr", "revision")
-
-
-def hub_upload_after_save(saved, save_directory, push_to_hub: bool, kwargs: dict):
-    """With `push_to_hub`, take the Hub arguments out of `kwargs`, create the repo and return a call that uploads
-    the saved folder (without it, a call that does nothing). Transformers' `save_pretrained(push_to_hub=True)` uploads before it returns, before our source
-    files and `auto_map` are added: the repo would not load with `trust_remote_code`. As Transformers does, the
-    repo is created first and the files the save wrote or changed are uploaded."""
-    if not push_to_hub:
-        return lambda: None
-    hub = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
-    from transformers.utils.hub import hf_api
-
-    repo_id = hub.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
-    token, private = hub.get("token"), hub.pop("private", None)
-    repo_id = hf_api().create_repo(repo_id, exist_ok=True, token=token, private=private).repo_id
-    os.makedirs(save_directory, exist_ok=True)
-    timestamps = saved._get_files_timestamps(save_directory)
-    return lambda: saved._upload_modified_files(save_directory, repo_id, timestamps, **hub)
-
-
-class HieraProcessorMixin:
-    """What our image and video processors share: the steps of the official evaluation transforms (resize the
-    shorter side, center-crop, rescale, normalise; sizes and statistics differ per processor), and a
-    `save_pretrained` that also writes `auto_map` and the source files (see `save_source_files`)."""
-
-    _config_file: str  # the processor's JSON file name
-    _for_video: bool
-    model_input_names = ["pixel_values"]
-    crop_size = {"height": 224, "width": 224}
-    do_resize = True
-    do_center_crop = True
-    do_rescale = True
-    do_normalize = True
-    do_convert_rgb = True
-
-    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        upload = hub_upload_after_save(self, save_directory, push_to_hub, kwargs)
-        files = super().save_pretrained(save_directory, **kwargs)
-        add_auto_map_to_json(os.path.join(save_directory, self._config_file), is_video=self._for_video)
-        save_source_files(save_directory)
-        upload()
-        return files
-
-
-def is_int(value) -> bool:
-    """An integer, not a bool (what argument checks of sizes and counts accept)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value) -> bool:
-    """An int or a float, not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    @classmethod
+    def from_timm(cls, architecture: str, **kwargs) -> HieraConfig:
+        """A config for one of timm's Hiera architectures (`TIMM_ARCHITECTURES`: the six official image ones and
+        `hiera_{small,base}_abswin_256`), at timm's default input size; `kwargs` override fields."""
+        size = (256, 256) if architecture.endswith("_256") else (224, 224)
+        timm_config = {"architecture": architecture, "pretrained_cfg": {"input_size": [3, *size]}}
+        if "num_labels" in kwargs:  # the head (and ImageNet's names for 1000)
+            timm_config["num_classes"] = kwargs.pop("num_labels")
+        return cls.from_dict({**config_from_timm(timm_config), **kwargs})
 
 
 # The official video models' 3-D geometry (time, height, width); images use the HieraConfig defaults.
@@ -380,4 +315,288 @@ PRESETS.update(
     {f"hiera_{size}_16x224": _preset(*_SIZES[size], video=True) for size in ("base", "base_plus", "large", "huge")}
 )
 
-__all__ = ["PRESETS", "SOURCE_FILES", "VIDEO_GEOMETRY", "HieraConfig", "HieraProcessorMixin", "auto_map"]
+
+# ---- the other layouts' arguments, translated ---------------------------------------------------------------------
+
+
+def translated_config_dict(config_dict: dict, pretrained_model_name_or_path, **download_kwargs) -> dict:
+    """Our config dict for a `config.json` in any layout Hiera reads (see `checkpoint_layouts.layout_of`)."""
+    layout = layout_of(config_dict)
+    if layout == "hiera_hf":
+        return config_dict
+    if layout == "hiera":
+        return {**config_dict, "model_type": HieraConfig.model_type}
+    if layout == "official":
+        # MAE if it has the decoder's arguments or its weights have a decoder.
+        pretraining = bool(set(config_dict) & set(MAE_ARGUMENTS))
+        if not pretraining:
+            pretraining = "decoder_embed.weight" in (
+                weight_keys(pretrained_model_name_or_path, **download_kwargs) or []
+            )
+        return config_from_official(config_dict, pretraining)
+    if layout == "timm":
+        return config_from_timm(config_dict)
+    model_type = config_dict.get("model_type")
+    found = f"model_type {model_type!r}" if model_type else f"keys {sorted(config_dict)[:12]}"
+    raise ValueError(
+        f"{str(pretrained_model_name_or_path)!r} is in no layout Hiera reads: its config.json has {found}. "
+        f"Hiera reads {LAYOUTS}."
+    )
+
+
+def _constructor_config(given: dict) -> tuple[dict, list[int]]:
+    """Our config fields from every argument of the official constructor (defaults filled in), and the stage
+    widths the official model would build (each stage multiplies the previous one's width, rounding down)."""
+    if given["norm_layer"] != "LayerNorm":
+        raise ValueError(f"norm_layer={given['norm_layer']!r}: only the official LayerNorm is supported.")
+    input_size, stages = list(given["input_size"]), list(given["stages"])
+    heads, widths, head, width = [], [], given["num_heads"], given["embed_dim"]
+    for _ in stages:
+        heads.append(int(head))
+        widths.append(int(width))
+        head, width = head * given["head_mul"], width * given["dim_mul"]
+    config = {
+        "model_type": HieraConfig.model_type,
+        "embed_dim": given["embed_dim"],
+        "image_size": input_size[-2:],
+        "num_frames": input_size[0] if len(input_size) == 3 else None,
+        "num_channels": given["in_chans"],
+        "depths": stages,
+        "num_heads": heads,
+        "embed_dim_multiplier": given["dim_mul"],
+        "num_query_pool": given["q_pool"],
+        "query_stride": list(given["q_stride"]),
+        "masked_unit_size": list(given["mask_unit_size"]),
+        "masked_unit_attention": list(given["mask_unit_attn"]),
+        "patch_size": list(given["patch_kernel"]),
+        "patch_stride": list(given["patch_stride"]),
+        "patch_padding": list(given["patch_padding"]),
+        "mlp_ratio": given["mlp_ratio"],
+        "drop_path_rate": given["drop_path_rate"],
+        "head_dropout": given["head_dropout"],
+        "separate_position_embeddings": given["sep_pos_embed"],
+    }
+    return config, widths
+
+
+def _checked(config: dict, widths: list[int], source: str) -> HieraConfig:
+    """`config` as a HieraConfig, or a `ValueError` saying that the `source` arguments describe a Hiera we cannot
+    build."""
+    try:
+        ours = HieraConfig.from_dict(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"The {source} describe a Hiera this package cannot build: {error}") from error
+    if ours.stage_widths != widths:
+        raise ValueError(f"Stage widths {widths} of the {source} are not embed_dim * dim_mul**i.")
+    return ours
+
+
+def _with_head(config: dict, num_classes: int, labels: dict[int, str] | None, is_video: bool) -> dict:
+    config["num_labels"] = num_classes
+    if labels is not None:
+        config["id2label"], config["label2id"] = labels, {name: index for index, name in labels.items()}
+    config["architectures"] = ["HieraForVideoClassification" if is_video else "HieraForImageClassification"]
+    return config
+
+
+def config_from_official(arguments: dict, pretraining: bool) -> dict:
+    """The official constructor's `arguments` -> our config dict (a classifier's, or with `pretraining` the MAE's).
+
+    Raises `ValueError` for what the official layout does not have, or what our config cannot express.
+    """
+    names = {**OFFICIAL_ARGUMENTS, **MAE_ARGUMENTS}
+    unknown = sorted(set(arguments) - set(names))
+    if unknown:
+        raise ValueError(
+            f"config.json looks like the official layout but has arguments the official Hiera constructors do not "
+            f"take: {unknown} (they take: {', '.join(names)})."
+        )
+    given = {**OFFICIAL_ARGUMENTS, **MAE_ARGUMENTS, **arguments}
+    config, widths = _constructor_config(given)
+    config.update(
+        decoder_hidden_size=given["decoder_embed_dim"],
+        decoder_depth=given["decoder_depth"],
+        decoder_num_heads=given["decoder_num_heads"],
+    )
+    ours = _checked(config, widths, f"official arguments {arguments}")
+    if pretraining:
+        config["mask_ratio"] = 0.9 if ours.is_video else 0.6  # the paper's
+        config["architectures"] = ["HieraForPreTraining"]
+        return config
+    num_classes = given["num_classes"]
+    return _with_head(config, num_classes, official_labels(num_classes, ours.is_video), ours.is_video)
+
+
+def official_checkpoint_config(path, state_dict: dict, architecture: str | None) -> HieraConfig:
+    """The config of an official `.pth`: the preset `architecture` names, or the one its official file name names
+    (`hiera_base_224.pth`, `mae_hiera_base_224.pth`); MAE when the weights have a decoder; the head's class count."""
+    pretraining = "decoder_embed.weight" in state_dict
+    if architecture is None:
+        stem = os.path.basename(str(path)).removesuffix(".pth").removeprefix("mae_")
+        if stem not in PRESETS:
+            raise ValueError(
+                f"{str(path)!r} is not named after an official architecture: pass config=HieraConfig(...) or "
+                f"architecture= one of {', '.join(PRESETS)}."
+            )
+        architecture = stem
+    arguments = official_arguments(HieraConfig.from_preset(architecture, for_pretraining=pretraining), pretraining)
+    if "head.projection.weight" in state_dict:
+        arguments["num_classes"] = state_dict["head.projection.weight"].shape[0]
+    return HieraConfig.from_dict(config_from_official(arguments, pretraining))
+
+
+def official_arguments(config: HieraConfig, pretraining: bool = False) -> dict:
+    """Our config -> the arguments of the official constructor (`hiera.Hiera`, or `hiera.MaskedAutoencoderHiera`).
+    Raises `ValueError` for what the official model cannot express."""
+    heads = list(config.num_heads)
+    head_mul = heads[1] / heads[0] if len(heads) > 1 else 2.0
+    if any(heads[0] * head_mul**i != h for i, h in enumerate(heads)):
+        raise ValueError(f"num_heads {tuple(heads)} is not geometric: the official Hiera cannot express it.")
+    timm_only = {
+        "window_positional_embedding_background_size": None,
+        "layer_scale_init_value": None,
+        "use_expand_projection": True,
+    }
+    different = [name for name, default in timm_only.items() if getattr(config, name) != default]
+    if different:
+        raise ValueError(f"{', '.join(different)}: timm's options, which the official Hiera does not have.")
+    arguments = dict(
+        input_size=tuple(config.input_size),
+        in_chans=config.num_channels,
+        embed_dim=config.embed_dim,
+        num_heads=heads[0],
+        stages=tuple(config.depths),
+        q_pool=config.num_query_pool,
+        q_stride=tuple(config.query_stride),
+        mask_unit_size=tuple(config.masked_unit_size),
+        mask_unit_attn=tuple(config.masked_unit_attention),
+        dim_mul=config.embed_dim_multiplier,
+        head_mul=head_mul,
+        patch_kernel=tuple(config.patch_size),
+        patch_stride=tuple(config.patch_stride),
+        patch_padding=tuple(config.patch_padding),
+        mlp_ratio=config.mlp_ratio,
+        drop_path_rate=config.drop_path_rate,
+        sep_pos_embed=config.separate_position_embeddings,
+    )
+    if pretraining:
+        return {
+            **arguments,
+            "decoder_embed_dim": config.decoder_hidden_size,
+            "decoder_depth": config.decoder_depth,
+            "decoder_num_heads": config.decoder_num_heads,
+        }
+    return {**arguments, "num_classes": config.num_labels, "head_dropout": config.head_dropout}
+
+
+def _timm_labels(timm_config: dict, num_classes: int) -> dict[int, str] | None:
+    """Class names of a timm config: its `label_descriptions` or `label_names`, else ImageNet-1k's for 1000."""
+    names = timm_config.get("label_names")
+    if isinstance(names, dict):
+        names = [names[key] for key in sorted(names, key=int)]
+    if names and len(names) == num_classes:
+        descriptions = timm_config.get("label_descriptions") or {}
+        return {index: descriptions.get(name, name) for index, name in enumerate(names)}
+    return official_labels(num_classes, is_video=False)
+
+
+def config_from_timm(timm_config: dict) -> dict:
+    """A timm `config.json` (`architecture`, `pretrained_cfg`, optionally `model_args` and `num_classes`) -> our
+    config dict. Raises `ValueError` naming an architecture that is not timm's Hiera, or an option we lack."""
+    architecture = timm_config["architecture"]
+    if architecture not in TIMM_ARCHITECTURES:
+        other = " (timm's SAM 2 Hiera, hieradet_sam2, is another model)" if "sam2" in architecture else ""
+        raise ValueError(
+            f"timm architecture {architecture!r} is not one of timm's Hiera models{other}: Hiera reads "
+            f"{', '.join(TIMM_ARCHITECTURES)}."
+        )
+    pretrained_cfg = timm_config.get("pretrained_cfg") or {}
+    arguments = {**TIMM_ARCHITECTURES[architecture], **(timm_config.get("model_args") or {})}
+    timm_takes = (set(OFFICIAL_ARGUMENTS) - {"input_size", "head_dropout"}) | set(TIMM_ARGUMENTS)
+    unknown = sorted(set(arguments) - timm_takes)
+    if unknown:
+        raise ValueError(f"timm's {architecture} has arguments that timm's Hiera does not take: {unknown}.")
+    given = {**OFFICIAL_ARGUMENTS, **TIMM_ARGUMENTS, **arguments}
+    lacking = {
+        "global_pool": given["global_pool"] not in ("avg", ""),
+        "patch_drop_rate": bool(given["patch_drop_rate"]),
+        "abs_win_pos_embed with sep_pos_embed": given["abs_win_pos_embed"] and given["sep_pos_embed"],
+    }
+    lacking = [f"{name}={given[name.split()[0]]!r}" for name, missing in lacking.items() if missing]
+    if lacking:
+        raise ValueError(f"timm's {architecture} uses Hiera options hiera-hf does not have: {', '.join(lacking)}.")
+    image_size = arguments.get("img_size", list(pretrained_cfg.get("input_size", (3, 224, 224)))[1:])
+    image_size = [image_size] * 2 if isinstance(image_size, int) else list(image_size)
+    config, widths = _constructor_config({**given, "input_size": image_size, "head_dropout": given["drop_rate"]})
+    config.update(
+        window_positional_embedding_background_size=list(given["global_pos_size"])
+        if given["abs_win_pos_embed"]
+        else None,
+        layer_scale_init_value=given["init_values"],
+        use_expand_projection=given["use_expand_proj"],
+    )
+    _checked(config, widths, f"arguments of timm's {architecture}")
+    num_classes = timm_config.get("num_classes", arguments.get("num_classes", pretrained_cfg.get("num_classes", 1000)))
+    if not num_classes:  # timm's MAE encoders: no head
+        return {**config, "architectures": ["HieraModel"]}
+    return _with_head(config, num_classes, _timm_labels(timm_config, num_classes), is_video=False)
+
+
+def timm_arguments(config: HieraConfig) -> dict:
+    """Our config -> `timm.create_model(architecture, **arguments)` keyword arguments for timm's `Hiera` (image
+    models). Raises `ValueError` for what timm's Hiera cannot express."""
+    if config.is_video:
+        raise ValueError("timm's Hiera is image-only: a video config has no timm model.")
+    official = official_arguments(
+        HieraConfig.from_dict(
+            {
+                **config.to_dict(),
+                "window_positional_embedding_background_size": None,
+                "layer_scale_init_value": None,
+                "use_expand_projection": True,
+            }
+        )
+    )
+    background = config.window_positional_embedding_background_size
+    arguments = {key: value for key, value in official.items() if key not in ("input_size", "head_dropout")}
+    return {
+        **arguments,
+        "img_size": tuple(config.image_size),
+        "drop_rate": config.head_dropout,
+        "abs_win_pos_embed": background is not None,
+        "global_pos_size": tuple(background or TIMM_ARGUMENTS["global_pos_size"]),
+        "init_values": config.layer_scale_init_value,
+        "use_expand_proj": config.use_expand_projection,
+    }
+
+
+# ---- remote code ---------------------------------------------------------------------------------------------------
+
+
+def model_auto_map(is_video: bool) -> dict:
+    """Every Auto model class that applies to a Hiera folder, mapped to `module.Class` (see
+    `HieraConfig.save_pretrained`)."""
+    mapping = {
+        "AutoConfig": "configuration_hiera.HieraConfig",
+        "AutoModel": "modeling_hiera.HieraModel",
+        "AutoModelForPreTraining": "modeling_hiera.HieraForPreTraining",
+        "AutoBackbone": "modeling_hiera.HieraBackbone",
+    }
+    task = "Video" if is_video else "Image"
+    mapping[f"AutoModelFor{task}Classification"] = f"modeling_hiera.HieraFor{task}Classification"
+    return mapping
+
+
+HieraConfig.register_for_auto_class()  # Transformers then copies this file (and its imports) into saved folders
+
+__all__ = [
+    "PRESETS",
+    "VIDEO_GEOMETRY",
+    "HieraConfig",
+    "config_from_official",
+    "config_from_timm",
+    "model_auto_map",
+    "official_arguments",
+    "official_checkpoint_config",
+    "timm_arguments",
+]

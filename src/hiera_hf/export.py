@@ -41,7 +41,7 @@ from .atomic import atomic_folder
 from .configuration_hiera import PRESETS, HieraConfig
 from .image_processing_hiera import IMAGE_EXTENSIONS
 from .modeling_hiera import hiera_class_for, saved_task
-from .training import processor_for
+from .processors import processor_for
 
 ATOL = 1e-4
 TASKS = ("classification", "base", "backbone")

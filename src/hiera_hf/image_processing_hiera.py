@@ -10,13 +10,15 @@ interpolation rounding (see README).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 from transformers.image_processing_backends import PilBackend, TorchvisionBackend
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
-from .configuration_hiera import HieraProcessorMixin
+from .processing_common import HieraProcessorMixin
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jpe", ".tif", ".tiff")  # what folder scans take
 
@@ -56,7 +58,7 @@ def to_rgb_image(image):
 class _HieraImageDefaults(HieraProcessorMixin):
     """Defaults and the input step shared by both backends (class attributes win over the backends' in the MRO)."""
 
-    _config_file, _for_video = "preprocessor_config.json", False
+    _for_video = False
     resample = PILImageResampling.BICUBIC
     image_mean = IMAGENET_DEFAULT_MEAN
     image_std = IMAGENET_DEFAULT_STD
@@ -100,4 +102,47 @@ class HieraImageProcessorPil(_HieraImageDefaults, PilBackend):
     """PIL/NumPy backend: matches `torchvision.transforms` on PIL images."""
 
 
-__all__ = ["IMAGE_EXTENSIONS", "HieraImageProcessor", "HieraImageProcessorPil", "to_rgb_image"]
+def timm_processor_kwargs(pretrained_cfg: dict) -> dict:
+    """Processor arguments for timm's evaluation transform of a model's `pretrained_cfg`: the shorter side resized
+    to `floor(size / crop_pct)` with its `interpolation`, a center crop of its `input_size`, its `mean` and `std`.
+    Raises `ValueError` for what that transform does and ours does not (other crop modes, non-square inputs)."""
+    _, height, width = pretrained_cfg.get("input_size", (3, 224, 224))
+    crop_pct = pretrained_cfg.get("crop_pct") or 0.875  # timm's DEFAULT_CROP_PCT
+    interpolation = pretrained_cfg.get("interpolation", "bicubic")
+    resampling = {
+        "bicubic": PILImageResampling.BICUBIC,
+        "bilinear": PILImageResampling.BILINEAR,
+        "nearest": PILImageResampling.NEAREST,
+        "lanczos": PILImageResampling.LANCZOS,
+    }
+    problems = []
+    if pretrained_cfg.get("crop_mode", "center") != "center":
+        problems.append(f"crop_mode {pretrained_cfg['crop_mode']!r} (only 'center')")
+    if height != width:
+        problems.append(f"a non-square input_size {height}x{width}")
+    if interpolation not in resampling:
+        problems.append(f"interpolation {interpolation!r} (one of {', '.join(resampling)})")
+    if problems:
+        raise ValueError(
+            f"timm's pretrained_cfg asks for {' and '.join(problems)}: HieraImageProcessor has no such transform."
+        )
+    return {
+        "size": {"shortest_edge": math.floor(height / crop_pct)},
+        "crop_size": {"height": height, "width": width},
+        "resample": resampling[interpolation],
+        "image_mean": list(pretrained_cfg.get("mean", IMAGENET_DEFAULT_MEAN)),
+        "image_std": list(pretrained_cfg.get("std", IMAGENET_DEFAULT_STD)),
+    }
+
+
+HieraImageProcessor.register_for_auto_class()  # Transformers then copies this file (and its imports) when saving
+HieraImageProcessorPil.register_for_auto_class()
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "HieraImageProcessor",
+    "HieraImageProcessorPil",
+    "timm_processor_kwargs",
+    "to_rgb_image",
+]

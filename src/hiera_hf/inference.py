@@ -219,7 +219,7 @@ def calibration_inputs(model, calibration, processor_source: str | None = None) 
         )
     if isinstance(calibration, (str, os.PathLike)):
         from .export import folder_inputs
-        from .training import processor_for
+        from .processors import processor_for
 
         processor = processor_for(model.config, processor_source)
         calibration = torch.from_numpy(folder_inputs(calibration, processor, model.config.is_video))

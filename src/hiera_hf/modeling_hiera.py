@@ -26,7 +26,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BackboneOutput, ImageClassifierOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, cached_file, logging
+from transformers.utils import TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import (
     OutputRecorder,
@@ -35,7 +35,19 @@ from transformers.utils.output_capturing import (
     selected_hidden_states,
 )
 
-from .configuration_hiera import DOWNLOAD_KWARGS, HieraConfig, is_number
+from .checkpoint_layouts import (
+    DOWNLOAD_KWARGS,
+    LAYOUTS,
+    WEIGHTS_LICENSE,
+    hf_key_mapping,
+    hf_key_names,
+    read_state_dict,
+    reference_layout,
+    weight_keys,
+)
+from .checks import is_number
+from .configuration_hiera import HieraConfig, official_checkpoint_config
+from .transformers_compat import save_in_our_key_names
 
 logger = logging.get_logger(__name__)
 
@@ -110,11 +122,12 @@ def undo_windowing(hidden_states: torch.Tensor, grid: list[int], unit_shape: lis
     return hidden_states.permute(order).reshape(batch_size, *grid, channels)
 
 
-def pool_tokens(hidden_states: torch.Tensor, stride: int, num_units: int) -> torch.Tensor:
-    """Max-pool unrolled tokens by a flattened stride: `(B, N, ...)` -> `(B, N // stride, ...)` (see `unroll`)."""
+def pool_tokens(hidden_states: torch.Tensor, stride: int, num_units: int, mean: bool = False) -> torch.Tensor:
+    """Max-pool (or average) unrolled tokens by a flattened stride: `(B, N, ...)` -> `(B, N // stride, ...)` (see
+    `unroll`)."""
     batch_size = hidden_states.shape[0]
-    pooled = hidden_states.view(batch_size, num_units, stride, -1, *hidden_states.shape[2:]).amax(dim=2)
-    return pooled.flatten(1, 2)
+    grouped = hidden_states.view(batch_size, num_units, stride, -1, *hidden_states.shape[2:])
+    return (grouped.mean(dim=2) if mean else grouped.amax(dim=2)).flatten(1, 2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -203,14 +216,20 @@ class HieraPatchEmbeddings(nn.Module):
 
 
 class HieraEmbeddings(nn.Module):
-    """Patch embeddings plus position embeddings (one table, or spatial + temporal tables for video)."""
+    """Patch embeddings plus position embeddings: one table; spatial + temporal tables for video; or, with
+    `window_positional_embedding_background_size`, a background table and a mask-unit (window) table."""
 
     def __init__(self, config: HieraConfig):
         super().__init__()
         self.config = config
         self.patch_embeddings = HieraPatchEmbeddings(config)
         grid = config.tokens_spatial_shape
-        if config.separate_position_embeddings:
+        background = config.window_positional_embedding_background_size
+        if background is not None:
+            # Channels first, as timm keeps them: (1, C, *background) and (1, C, *mask_unit).
+            self.position_embeddings = nn.Parameter(torch.zeros(1, config.embed_dim, *background))
+            self.window_position_embeddings = nn.Parameter(torch.zeros(1, config.embed_dim, *config.masked_unit_size))
+        elif config.separate_position_embeddings:
             # (1, H'*W', C) repeated over time + (1, T', C) repeated over space.
             self.position_embeddings = nn.Parameter(torch.zeros(1, math.prod(grid[1:]), config.embed_dim))
             self.temporal_position_embeddings = nn.Parameter(torch.zeros(1, grid[0], config.embed_dim))
@@ -230,8 +249,19 @@ class HieraEmbeddings(nn.Module):
         table = F.interpolate(table, size=tuple(new), mode=mode, align_corners=False)
         return table.movedim(1, -1).reshape(1, -1, channels)
 
+    def absolute_window_embedding(self, grid: list[int]) -> torch.Tensor:
+        """ "Window Attention is Bugged" (Bolya et al., ICLR 2024): the background table interpolated to the token
+        grid plus the window table tiled over the mask units, `(1, prod(grid), C)`. The same at every size: only
+        the background is resized, the window part stays one mask unit's (timm: bicubic, antialiased)."""
+        window = self.window_position_embeddings
+        tiles = [size // unit for size, unit in zip(grid, window.shape[2:])]
+        background = F.interpolate(self.position_embeddings, size=tuple(grid), mode="bicubic", antialias=True)
+        return (background + window.tile(tiles)).flatten(2).transpose(1, 2)
+
     def position_embedding(self, grid: list[int]) -> torch.Tensor:
         """`(1, prod(grid), C)` position embeddings for a token grid, interpolated if it is not the trained one."""
+        if self.config.window_positional_embedding_background_size is not None:
+            return self.absolute_window_embedding(grid)
         trained = self.config.tokens_spatial_shape
         if not self.config.separate_position_embeddings:
             return self._resize_table(self.position_embeddings, trained, grid)
@@ -242,7 +272,10 @@ class HieraEmbeddings(nn.Module):
         return (spatial[:, None] + temporal[:, :, None]).flatten(1, 2)
 
     def resize(self, grid: list[int]) -> None:
-        """Replace the tables by their interpolation to token `grid` (the caller updates the config's size)."""
+        """Replace the tables by their interpolation to token `grid` (the caller updates the config's size). The
+        absolute-window tables fit every grid as they are."""
+        if self.config.window_positional_embedding_background_size is not None:
+            return
         trained = self.config.tokens_spatial_shape
         if self.config.separate_position_embeddings:
             spatial = self._resize_table(self.position_embeddings.data, trained[1:], grid[1:])
@@ -363,6 +396,17 @@ class HieraMlp(nn.Module):
         return self.fc2(self.activation_fn(self.fc1(hidden_states)))
 
 
+class HieraLayerScale(nn.Module):
+    """LayerScale: a learned per-channel factor on a residual branch (timm's `init_values`)."""
+
+    def __init__(self, config: HieraConfig, dim: int):
+        super().__init__()
+        self.lambda1 = nn.Parameter(config.layer_scale_init_value * torch.ones(dim))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return hidden_states * self.lambda1
+
+
 class HieraDropPath(nn.Module):
     """Stochastic depth: drop the residual branch per sample while training."""
 
@@ -405,19 +449,26 @@ class HieraLayer(GradientCheckpointingLayer):
         self.layernorm_after = nn.LayerNorm(dim_out, eps=config.layer_norm_eps)
         self.mlp = HieraMlp(config, dim_out)
         self.drop_path = HieraDropPath(drop_path) if drop_path > 0 else nn.Identity()
-        if dim != dim_out:
-            self.proj = nn.Linear(dim, dim_out)
+        scaled = config.layer_scale_init_value is not None
+        self.layer_scale1 = HieraLayerScale(config, dim_out) if scaled else nn.Identity()
+        self.layer_scale2 = HieraLayerScale(config, dim_out) if scaled else nn.Identity()
+        self.proj = nn.Linear(dim, dim_out) if dim != dim_out and config.use_expand_projection else None
 
     def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
         """`(B, N, dim)` -> `(B, N / query_stride, dim_out)`."""
         normed = self.layernorm_before(hidden_states)
         if self.dim != self.dim_out:
-            # official: the widened residual is pool(proj(norm1(x))), i.e. it projects the *normalised* input.
             num_units = self.attn.num_units(hidden_states.shape[1])
-            hidden_states = pool_tokens(self.proj(normed), self.query_stride, num_units)
+            if self.proj is not None:
+                # official: the widened residual is pool(proj(norm1(x))), i.e. it projects the *normalised* input.
+                hidden_states = pool_tokens(self.proj(normed), self.query_stride, num_units)
+            else:
+                # timm (use_expand_proj=False): the max- and the average-pooled input, side by side (2x wide).
+                pooled = [pool_tokens(hidden_states, self.query_stride, num_units, mean) for mean in (False, True)]
+                hidden_states = torch.cat(pooled, dim=-1)
         attn_output, _ = self.attn(normed, **kwargs)
-        hidden_states = hidden_states + self.drop_path(attn_output)
-        return hidden_states + self.drop_path(self.mlp(self.layernorm_after(hidden_states)))
+        hidden_states = hidden_states + self.drop_path(self.layer_scale1(attn_output))
+        return hidden_states + self.drop_path(self.layer_scale2(self.mlp(self.layernorm_after(hidden_states))))
 
 
 class HieraStage(nn.Module):
@@ -620,6 +671,8 @@ class HieraPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_flash_attn = True  # 4-D, non-causal, no mask: what flash kernels take (not run here: no GPU in CI)
     _supports_attention_backend = True
+    _can_compile_fullgraph = True
+    _input_embed_layer = "patch_embeddings"  # (`get_input_embeddings` finds it under `embeddings`)
     _no_split_modules = ["HieraLayer"]
     # Transformers' hooks collect these: the input of the first stage and every stage's output; every layer's
     # attention weights (index 1 of HieraMaskUnitAttention's output).
@@ -630,14 +683,17 @@ class HieraPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
         std = self.config.initializer_range
         if isinstance(module, HieraEmbeddings):
-            init.trunc_normal_(module.position_embeddings, std=std)
-            if getattr(module, "temporal_position_embeddings", None) is not None:
-                init.trunc_normal_(module.temporal_position_embeddings, std=std)
+            for table in ("position_embeddings", "temporal_position_embeddings", "window_position_embeddings"):
+                if getattr(module, table, None) is not None:
+                    init.trunc_normal_(getattr(module, table), std=std)
         elif isinstance(module, HieraDecoder):
             init.trunc_normal_(module.mask_token, std=std)
             init.trunc_normal_(module.decoder_position_embeddings, std=std)
+        elif isinstance(module, HieraLayerScale):
+            init.constant_(module.lambda1, self.config.layer_scale_init_value)
         elif isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
             init.trunc_normal_(module.weight, std=std)
             if module.bias is not None:
@@ -648,12 +704,13 @@ class HieraPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
-        """Transformers' `from_pretrained`, for three layouts (see `official.LAYOUTS`): our folders and Transformers'
-        built-in Hiera's; Meta's Hub repos in the official layout (`facebook/hiera_<arch>.<checkpoint>`: the config
-        is read from the official constructor's arguments and the weights are renamed as they load, through
-        Transformers' `key_mapping`, with the one key map of `hiera_hf.official`); and official `.pth` files
-        (`{"model_state": ...}`, with `config=`, `architecture="hiera_base_224"` or their official file name). The
-        model then saves in our layout: the same folder the conversion script writes.
+        """Transformers' `from_pretrained`, for every layout of `checkpoint_layouts.LAYOUTS`: our folders and
+        Transformers' built-in Hiera's; Meta's Hub repos in the official layout (`facebook/hiera_<arch>.<checkpoint>`)
+        and timm's (`timm/hiera_*`), whose config.json is translated (`HieraConfig.get_config_dict`) and whose
+        weights are renamed as they load, through Transformers' `key_mapping`, with the one key map of
+        `checkpoint_layouts`; and official `.pth` files (`{"model_state": ...}`, with `config=`,
+        `architecture="hiera_base_224"` or their official file name). The model then saves in our layout: the same
+        folder the conversion script writes.
 
         Also two things a saved config cannot say for itself:
 
@@ -674,58 +731,94 @@ class HieraPreTrainedModel(PreTrainedModel):
             return cls._from_official_checkpoint(path, config, architecture, size, **kwargs)
         if architecture is not None:
             raise ValueError("architecture= names the architecture of an official .pth file; folders carry a config.")
-        from .official import (  # (official imports this module)
-            LAYOUTS,
-            WEIGHTS_LICENSE,
-            is_official_config,
-            official_key_mapping,
-            official_weight_keys,
-        )
-
         hub = {key: kwargs[key] for key in DOWNLOAD_KWARGS if key in kwargs}
         if os.path.isdir(path) and not os.path.isfile(os.path.join(path, kwargs.get("subfolder", ""), "config.json")):
             found = sorted(os.listdir(path))[:12]
             raise ValueError(f"{str(path)!r} has no config.json (it holds {found}). Hiera reads {LAYOUTS}.")
-        saved = cls.config_class.from_pretrained(path, **hub)  # an official config.json arrives converted
-        raw = cls.config_class._dict_from_json_file(cached_file(path, "config.json", **hub))
         if isinstance(config, PreTrainedConfig):
+            saved = cls.config_class.from_pretrained(path, **hub)
             size = {"image_size": config.image_size, "num_frames": config.num_frames, **size}
             config = copy.deepcopy(config)  # built at the saved size, resized below
             config.image_size, config.num_frames = saved.image_size, saved.num_frames
-        elif cls not in (HieraModel, HieraForPreTraining) and "HieraForPreTraining" in (saved.architectures or []):
-            kwargs.setdefault("num_query_pool", len(saved.depths) - 1)
-        is_official = is_official_config(raw)
-        if is_official:
-            keys = official_weight_keys(path, **hub)
-            if keys is None:
-                raise ValueError(f"{str(path)!r} has an official config.json but no model.safetensors beside it.")
-            kwargs["key_mapping"] = official_key_mapping(keys, saved)
+        else:
+            config, kwargs = cls._saved_config(path, kwargs)
+        keys = weight_keys(path, **hub)
+        reference = reference_layout(keys or [])  # "official" or "timm" names, or None for ours
+        if reference:
+            kwargs["key_mapping"] = hf_key_mapping(keys, config.depths)
         model = super().from_pretrained(path, *model_args, config=config, **kwargs)
-        if is_official:
-            model._weight_conversions = []  # save in our layout, not back in the official one
-            logger.warning_once(WEIGHTS_LICENSE)
+        if reference:
+            save_in_our_key_names(model)
+            if reference == "official":
+                logger.warning_once(WEIGHTS_LICENSE)
         if size:
             model.resize_position_embeddings(**size)
         return model
 
     @classmethod
+    def _saved_config(cls, path, kwargs: dict) -> tuple[HieraConfig, dict]:
+        """The folder's config (any layout, read once) with the config fields among `kwargs` applied, and the
+        arguments left for loading the weights, as Transformers splits them."""
+        hub = {key: kwargs[key] for key in DOWNLOAD_KWARGS if key in kwargs}
+        # Loading arguments that are config attributes too: Transformers takes them before reading the config.
+        loading = {key: kwargs[key] for key in ("dtype", "torch_dtype") if key in kwargs}
+        fields = {key: value for key, value in kwargs.items() if key not in {**hub, **loading}}
+        config, unused = cls.config_class.from_pretrained(path, return_unused_kwargs=True, **hub, **fields)
+        pretrained_mae = "HieraForPreTraining" in (config.architectures or [])
+        if cls not in (HieraModel, HieraForPreTraining) and pretrained_mae and "num_query_pool" not in kwargs:
+            config.num_query_pool = len(config.depths) - 1
+        return config, {**unused, **hub, **loading}
+
+    @classmethod
+    def from_reference_weights(cls, state_dict: dict[str, torch.Tensor], config: HieraConfig, **kwargs):
+        """This class with an official or timm state dict (their key names), renamed by the one key map
+        (`checkpoint_layouts`) and loaded strictly: the one path from a reference model's weights to ours (`.pth`
+        files, `parity.from_official`/`from_timm`, the conversion script). Raises `ValueError` listing the weights
+        that do not fit `config`. `kwargs` go to `from_pretrained` (`attn_implementation`, `dtype`, ...)."""
+        names = hf_key_names(state_dict, config.depths)  # reference -> ours; unknown reference keys raise
+        if cls is HieraModel:  # the base model's own names carry no `hiera.` prefix
+            names = {key: ours.removeprefix("hiera.") for key, ours in names.items()}
+        converted = {ours: state_dict[key] for key, ours in names.items()}
+        problems = cls.weight_problems(converted, config, {ours: key for key, ours in names.items()})
+        if problems:
+            raise ValueError(
+                f"The weights do not fit {cls.__name__} with this config (embed_dim={config.embed_dim}, "
+                f"depths={tuple(config.depths)}, num_heads={tuple(config.num_heads)}, num_frames={config.num_frames})"
+                ": build the config from the same architecture.\n  " + "\n  ".join(problems)
+            )
+        return super().from_pretrained(None, config=config, state_dict=converted, **kwargs).eval()
+
+    @classmethod
+    def weight_problems(cls, state_dict: dict[str, torch.Tensor], config: HieraConfig, names=None) -> list[str]:
+        """What keeps `state_dict` (our key names) from loading strictly into this class built from `config`: missing
+        and unexpected weights, and weights of another shape (named by `names[key]`, the checkpoint's own name, where
+        given). Checked on the meta device (nothing is allocated)."""
+        with torch.device("meta"):
+            expected = {key: tuple(value.shape) for key, value in cls(config).state_dict().items()}
+        given = {key: tuple(value.shape) for key, value in state_dict.items()}
+        names = names or {}
+        missing = [key for key in sorted(set(expected) - set(given)) if not key.startswith("hidden_states_norms.")]
+        unused = sorted(names.get(key, key) for key in set(given) - set(expected))
+        common = sorted(set(given) & set(expected))
+        shapes = [
+            f"{names.get(key, key)}: {given[key]} for {expected[key]}" for key in common if given[key] != expected[key]
+        ]
+        problems = [f"missing: {missing}"] if missing else []  # (the backbone's map norms are its own: not missing)
+        problems += [f"not used: {unused}"] if unused else []
+        return problems + ([f"other shapes (another architecture?): {shapes}"] if shapes else [])
+
+    @classmethod
     def _from_official_checkpoint(cls, path, config, architecture, size, **kwargs):
         """An official `.pth`: its weights renamed by the one key map, into `config` (or the architecture's)."""
-        from .official import (
-            WEIGHTS_LICENSE,
-            convert_official_state_dict,
-            load_official_checkpoint,
-            official_checkpoint_config,
-        )
-
-        state_dict = load_official_checkpoint(path)
+        state_dict = read_state_dict(path)
         if config is None:
+            pretraining = "decoder_embed.weight" in state_dict
             config = official_checkpoint_config(path, state_dict, architecture)
-            if cls not in (HieraModel, HieraForPreTraining) and "decoder_embed.weight" in state_dict:
+            if cls not in (HieraModel, HieraForPreTraining) and pretraining:
                 kwargs.setdefault("num_query_pool", len(config.depths) - 1)  # as for MAE folders (above)
+        loading = {key: kwargs.pop(key) for key in ("dtype", "torch_dtype") if key in kwargs}
         config, kwargs = cls.config_class.from_dict(config.to_dict(), return_unused_kwargs=True, **kwargs)
-        converted = convert_official_state_dict(state_dict, config)
-        model = super().from_pretrained(None, config=config, state_dict=converted, **kwargs)
+        model = cls.from_reference_weights(state_dict, config, **kwargs, **loading)
         logger.warning_once(WEIGHTS_LICENSE)
         if size:
             model.resize_position_embeddings(**size)
@@ -771,9 +864,6 @@ class HieraModel(HieraPreTrainedModel):
         self.encoder = HieraEncoder(config)
         self.pooler = HieraPooler(config) if add_pooling_layer else None
         self.post_init()
-
-    def get_input_embeddings(self) -> HieraPatchEmbeddings:
-        return self.embeddings.patch_embeddings
 
     def visible_mask_units(
         self,
@@ -1205,9 +1295,6 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
         )
         self.post_init()
 
-    def get_input_embeddings(self) -> HieraPatchEmbeddings:
-        return self.hiera.embeddings.patch_embeddings
-
     @property
     def channels(self) -> BackboneChannels:
         """Channels of each map in `out_features`."""
@@ -1288,6 +1375,16 @@ def hiera_class_for(config: HieraConfig, task: str = "classification") -> type[H
         raise ValueError(f"Unknown task {task!r}: expected one of {', '.join(classes)}.")
     return classes[task]
 
+
+# Transformers then copies this file (and its imports) into saved folders and names the class in `auto_map`.
+for _model_class, _auto_class in (
+    (HieraModel, "AutoModel"),
+    (HieraForImageClassification, "AutoModelForImageClassification"),
+    (HieraForVideoClassification, "AutoModelForVideoClassification"),
+    (HieraForPreTraining, "AutoModelForPreTraining"),
+    (HieraBackbone, "AutoBackbone"),
+):
+    _model_class.register_for_auto_class(_auto_class)
 
 __all__ = [
     "HieraBackbone",

@@ -1,11 +1,10 @@
 # Copyright 2026 The hiera-hf authors. Licensed under the Apache License, Version 2.0.
-"""Model-specific helpers for training: loading with config overrides, layer-wise learning-rate decay groups, the
-processor that fits a config. The example scripts' plumbing (data, Trainer, arguments) is in `examples/`."""
+"""Model-specific helpers for training: loading with config overrides, layer-wise learning-rate decay groups. The
+example scripts' plumbing (data, Trainer, arguments) is in `examples/`."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 
 from .configuration_hiera import PRESETS, HieraConfig
@@ -74,30 +73,4 @@ def layerwise_lr_groups(model, learning_rate: float, weight_decay: float, layer_
     return list(groups.values())
 
 
-def processor_sizes(config) -> dict:
-    """`size` and `crop_size` of the official evaluation transform for `config`: the crop is the input size, the
-    shorter side `int(256 / 224 * crop)` for images and `crop` for videos (of the longer crop side, when the input
-    is not square, so that the crop fits in every frame)."""
-    height, width = config.image_size
-    crop = max(height, width)
-    shorter = crop if config.is_video else int(256 / 224 * crop)
-    return {"size": {"shortest_edge": shorter}, "crop_size": {"height": height, "width": width}}
-
-
-def processor_for(config, name_or_path: str):
-    """The model folder's processor, or the default one sized for `config` (`processor_sizes`)."""
-    from .image_processing_hiera import HieraImageProcessor
-    from .video_processing_hiera import HieraVideoProcessor
-
-    default = processor_sizes(config)
-    if config.is_video:
-        file, make = "video_preprocessor_config.json", HieraVideoProcessor
-        default["num_frames"] = config.num_frames
-    else:
-        file, make = "preprocessor_config.json", HieraImageProcessor
-    if name_or_path and os.path.isfile(os.path.join(name_or_path, file)):
-        return make.from_pretrained(name_or_path)
-    return make(**default)
-
-
-__all__ = ["layer_index", "layerwise_lr_groups", "load_model", "processor_for", "processor_sizes"]
+__all__ = ["layer_index", "layerwise_lr_groups", "load_model"]

@@ -37,7 +37,8 @@ from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoMetadata, load_video
 
-from .configuration_hiera import HieraProcessorMixin, is_int, is_number
+from .checks import is_int, is_number
+from .processing_common import HieraProcessorMixin
 
 
 class HieraVideoProcessorKwargs(VideosKwargs, total=False):
@@ -284,7 +285,7 @@ def _as_batch(videos) -> list:
 class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
     """Decode only the clips' frames, resize the shorter side, crop, normalise (see the module docstring)."""
 
-    _config_file, _for_video = "video_preprocessor_config.json", True
+    _for_video = True
     valid_kwargs = HieraVideoProcessorKwargs
     resample = PILImageResampling.BILINEAR
     image_mean = (0.45, 0.45, 0.45)
@@ -491,6 +492,8 @@ class HieraVideoProcessor(HieraProcessorMixin, BaseVideoProcessor):
             output["video_metadata"] = metadata
         return output
 
+
+HieraVideoProcessor.register_for_auto_class()  # Transformers then copies this file (and its imports) when saving
 
 __all__ = [
     "VIDEO_BACKENDS",

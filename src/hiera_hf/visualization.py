@@ -80,7 +80,7 @@ def load_model(name_or_path: str) -> HieraPreTrainedModel:
 def default_processor(model: HieraPreTrainedModel):
     """The processor saved with the model (folder or Hub id), or the evaluation transform sized for its config."""
     from .image_processing_hiera import HieraImageProcessor
-    from .training import processor_for
+    from .processors import processor_for
     from .video_processing_hiera import HieraVideoProcessor
 
     name = model.name_or_path
