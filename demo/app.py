@@ -27,6 +27,7 @@ from PIL import Image  # noqa: E402
 
 from hiera_hf import HieraForImageClassification, HieraForPreTraining, HieraForVideoClassification  # noqa: E402
 from hiera_hf import visualization as viz  # noqa: E402
+from hiera_hf.modeling_hiera import load_saved
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_OUTPUT = ROOT / "demo_output"
@@ -168,21 +169,22 @@ class Demo:
                         visible=self.mae is not None,
                         show_label=False,
                     )
-            # Requests run at once (up to CONCURRENT_REQUESTS): each passes its mask ratio to the model's forward,
-            # nothing is shared between calls.
-            button.click(
-                self.run,
-                [upload, layer, query_row, query_column, mask_ratio, seed],
-                [labels, view, attention, features, reconstruction],
-                concurrency_limit=CONCURRENT_REQUESTS,
-            )
-            view.select(
-                self.choose_query,
-                [upload, layer],
-                [query_row, query_column, attention],
-                concurrency_limit=CONCURRENT_REQUESTS,
-            )
+            self._connect(button, view, [upload, layer, query_row, query_column, mask_ratio, seed],
+                          [labels, view, attention, features, reconstruction])  # fmt: skip
         return page
+
+    def _connect(self, button, view, inputs: list, outputs: list) -> None:
+        """Requests run at once (up to CONCURRENT_REQUESTS): each passes its mask ratio to the model's forward,
+        nothing is shared between calls. Clicking the view moves the attention query."""
+        button.click(self.run, inputs, outputs, concurrency_limit=CONCURRENT_REQUESTS)
+        upload, layer, query_row, query_column = inputs[:4]
+        attention = outputs[2]
+        view.select(
+            self.choose_query,
+            [upload, layer],
+            [query_row, query_column, attention],
+            concurrency_limit=CONCURRENT_REQUESTS,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -192,8 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.model is None:
         args.model, args.mae = demo_models()
-    model = viz.load_model(str(args.model))
-    mae = viz.load_model(str(args.mae)) if args.mae else None
+    model = load_saved(str(args.model))
+    mae = load_saved(str(args.mae)) if args.mae else None
     Demo(model, mae).blocks(Path(str(args.model)).name).launch()
 
 

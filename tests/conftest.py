@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ def trained_digits(tmp_path_factory) -> dict:
     """The main job's digits classifier (its model and data; a shorter recipe: 10 epochs, constant learning rate
     after warm-up, no weight decay, one evaluation): a trained model whose margins a faster mode has to keep.
     `{"model", "digits", "metrics"}` (folder, data folder, its metrics)."""
-    sys.path.insert(0, str(ROOT / "examples"))
     from hiera_examples import load_script
 
     from demo import SMALL_HIERA

@@ -19,8 +19,10 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-import hiera_examples  # noqa: E402
+# The scripts' shared module, registered under its name before the script imports it: they then share one module.
+_spec = importlib.util.spec_from_file_location("hiera_examples", EXAMPLES / "hiera_examples.py")
+hiera_examples = sys.modules["hiera_examples"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(hiera_examples)
 
 records = Path(os.environ["PROBE_DIR"])
 rank = int(os.environ.get("RANK", "0"))

@@ -4,16 +4,12 @@ small models and common arguments the example scripts are run with."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import torch
 from transformers.initialization import no_init_weights
 
-from hiera_hf import VIDEO_GEOMETRY, HieraConfig, parity
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the scripts' shared module, the demo
 from demo import SMALL_HIERA  # noqa: E402  (the main job's model: one definition)
+from hiera_hf import VIDEO_GEOMETRY, HieraConfig, parity
 
 SMALL_IMAGE = json.dumps(SMALL_HIERA)  # --config_overrides of the example scripts' small image model
 SMALL_VIDEO = json.dumps({**SMALL_HIERA, "depths": [1, 1, 1, 1], "num_frames": 8})

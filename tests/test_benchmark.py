@@ -113,6 +113,30 @@ def test_benchmark_cpu_best_smoke(tmp_path):
             assert abs(row["speedup_vs_fastest_peer"] - fastest / row["median_s"]) < 1e-9, row
 
 
+def test_benchmark_abswin_smoke(tmp_path):
+    """timm's absolute-window Hiera-S against the same model with a plain position table, fp32 and bf16, each at
+    --batch-size and 1, with abswin / plain time and the target (reported, not enforced)."""
+    report, markdown = run_benchmark(tmp_path, "--sections", "abswin")
+    rows = report["rows"]
+    timings = [row for row in rows if "table" not in row]
+    sections = {f"hiera_small_abswin_256 {dtype} inference {metric}" for dtype in ("fp32", "bf16")
+                for metric in ("throughput", "latency")}  # fmt: skip
+    assert {row["section"] for row in timings} == sections
+    abswin, plain = "hiera_hf abswin (absolute-window position embedding)", "hiera_hf plain position table"
+    for section in sections:
+        assert {row["peer"] for row in timings if row["section"] == section} == {abswin, plain}, section
+    assert all(row["rate"] > 0 for row in timings)
+    for row in timings:
+        expected = row["median_s"] / next(
+            r["median_s"] for r in timings if r["section"] == row["section"] and r["peer"] == plain
+        )
+        assert abs(row["time_vs_plain"] - expected) < 1e-9, row
+    assert {row["target"] for row in timings if row["peer"] == abswin} == {"<= 1.02x"}
+    ratios = next(row for row in rows if "table" in row)
+    assert "abswin within 2% of plain" in ratios["section"] and len(ratios["table"]["rows"]) == 4
+    assert "abswin / plain time" in markdown and "bf16 weights" in markdown
+
+
 def test_benchmark_gpu_section_dry_run(tmp_path):
     """The GPU section's code on the CPU (benchmarks/gpu_check.sh runs it with --device cuda): every case, the
     targets, both kernel profiles and the matmul peak are reported, so the one device run cannot fail on them."""

@@ -23,7 +23,6 @@ from helpers import NotATensor, randomize_, write_video
 from transformers import AutoModel, AutoModelForImageClassification, AutoModelForPreTraining, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from conversion import convert_hiera_to_hf as conversion  # noqa: E402
 from conversion.convert_hiera_to_hf import CHECKPOINTS, ConversionError, convert_checkpoint  # noqa: E402
@@ -393,10 +392,9 @@ def test_push_to_hub_calls(converted_tiny):
 def test_push_offline_fails_clearly_and_keeps_folder(converted_tiny):
     before = sorted(os.listdir(converted_tiny))
     script = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from conversion.convert_hiera_to_hf import push_to_hub\n"
-        f"push_to_hub({converted_tiny!r}, 'me/hiera-tiny')"
+        f"from conversion.convert_hiera_to_hf import push_to_hub\npush_to_hub({converted_tiny!r}, 'me/hiera-tiny')"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert result.returncode != 0 and "The local folder is intact" in result.stderr
     assert sorted(os.listdir(converted_tiny)) == before

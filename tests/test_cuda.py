@@ -141,7 +141,6 @@ def test_video_classifier_and_the_backbone_at_1024():
 def test_image_example_under_fsdp_saves_and_resumes_a_sharded_checkpoint(tmp_path):
     """The image example under `accelerate launch` with the shipped FSDP config, on the one GPU: its parameters are
     sharded (FSDP2 DTensors), a sharded checkpoint is saved at step 3, and a run resumed from it ends at step 6."""
-    sys.path.insert(0, str(ROOT / "examples"))
     from hiera_examples import load_script
 
     load_script(ROOT / "examples" / "make_demo_data.py").write_digits(tmp_path / "data")

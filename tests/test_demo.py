@@ -18,10 +18,10 @@ from PIL import Image, ImageDraw
 
 from hiera_hf import HieraForImageClassification, HieraForPreTraining, HieraForVideoClassification
 from hiera_hf import visualization as viz
+from hiera_hf.modeling_hiera import load_saved
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "demo" / "app.py"
-sys.path.insert(0, str(ROOT / "examples"))
 from hiera_examples import load_script  # noqa: E402
 
 browser = load_script(ROOT / "demo" / "browser.py")
@@ -90,7 +90,7 @@ def check_the_page(page, url, classifier_folder, tmp_path):
         " const img = document.querySelector(`#${id} img`); return img && img.complete && img.naturalWidth > 200 })"
     )
     page.wait_for_function(rendered, timeout=60_000)
-    expected = viz.top_predictions(viz.load_model(str(classifier_folder)), None, picture, top_k=5)
+    expected = viz.top_predictions(load_saved(str(classifier_folder)), None, picture, top_k=5)
     shown = page.locator("#labels").inner_text()
     positions = [shown.rfind(label) for label, _ in expected]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), (shown, expected)
@@ -143,7 +143,7 @@ def test_demo_serves_concurrent_requests_each_with_its_own_mask_ratio(tmp_path):
     page's events let several requests run at once."""
     app = load_script(APP)
     classifier, mae = save_models(tmp_path)
-    demo = app.Demo(viz.load_model(str(classifier)), viz.load_model(str(mae)))
+    demo = app.Demo(load_saved(str(classifier)), load_saved(str(mae)))
     picture = str(drawn_picture(tmp_path / "disc.png"))
     ratios = (0.25, 0.75)
     alone = {ratio: np.asarray(demo.run(picture, 0, 0.5, 0.5, ratio, 0)[4]) for ratio in ratios}

@@ -18,7 +18,6 @@ from helpers import randomize_, small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(EXAMPLES))
 from hiera_examples import assigned_chunks, load_script  # noqa: E402
 
 from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS  # noqa: E402

@@ -11,14 +11,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from helpers import EXAMPLE_COMMON, SMALL_IMAGE, SMALL_VIDEO, write_video
+from hiera_examples import load_script as load
+
+from hiera_hf import HieraForPreTraining
+from hiera_hf.processors import processor_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(EXAMPLES))  # hiera_examples, the scripts' shared module
-from helpers import EXAMPLE_COMMON, SMALL_IMAGE, SMALL_VIDEO  # noqa: E402
-from hiera_examples import load_script as load  # noqa: E402
 
 IMAGE_SCRIPT = EXAMPLES / "image-classification" / "run_image_classification.py"
 VIDEO_SCRIPT = EXAMPLES / "video-classification" / "run_video_classification.py"
@@ -129,10 +132,12 @@ def test_mixup_and_cutmix_mix_every_training_batch_and_no_evaluation_batch(demo_
     import hiera_examples
 
     from hiera_hf import HieraForImageClassification
-    from hiera_hf.training import load_model
+    from hiera_hf.training import from_preset_or_pretrained
 
     folder = tmp_path / "start"
-    load_model(HieraForImageClassification, "hiera_tiny_224", SMALL_IMAGE, num_labels=10).save_pretrained(folder)
+    from_preset_or_pretrained(
+        HieraForImageClassification, "hiera_tiny_224", SMALL_IMAGE, num_labels=10
+    ).save_pretrained(folder)
     seen, original = [], hiera_examples.HieraTrainer.compute_loss
 
     def recording_compute_loss(self, model, inputs, *args, **kwargs):
@@ -224,9 +229,9 @@ def test_mae_learns_from_the_image_and_fine_tunes_from_its_encoder(demo_data, tm
 
     # Fine-tuning from the MAE folder starts from its encoder, with a pooling at every stage transition.
     from hiera_hf import HieraForImageClassification
-    from hiera_hf.training import load_model
+    from hiera_hf.training import from_preset_or_pretrained
 
-    classifier = load_model(HieraForImageClassification, str(mae_out), num_labels=10)
+    classifier = from_preset_or_pretrained(HieraForImageClassification, str(mae_out), num_labels=10)
     assert classifier.config.num_query_pool == 2  # one per stage transition of this 3-stage model
     encoder = {k: v for k, v in mae.hiera.state_dict().items()}
     loaded = classifier.hiera.state_dict()
@@ -242,14 +247,41 @@ def test_mae_learns_from_the_image_and_fine_tunes_from_its_encoder(demo_data, tm
     assert fine_tuned["architectures"] == ["HieraForImageClassification"] and "eval_top1_accuracy" in metrics
 
 
-def test_video_mae(demo_data, tmp_path):
+def ramp_clip(index: int) -> np.ndarray:
+    """16 frames of 64x64: a colour ramp (across or down, by `index`) with a white square moving over it."""
+    y, x = np.mgrid[0:64, 0:64]
+    ramp = np.repeat(((x if index % 2 else y) * 3.5 + 7 * index % 30)[..., None], 3, axis=-1)
+    ramp[..., index % 3] *= 0.6
+    frames = np.repeat(ramp[None], 16, axis=0)
+    for t, frame in enumerate(frames):
+        frame[4 + 2 * t : 16 + 2 * t, 4 + 2 * t : 16 + 2 * t] = 255
+    return np.clip(frames, 0, 255).astype(np.uint8)
+
+
+def test_video_mae_reconstructs_better_than_the_mean(tmp_path):
+    """The video MAE example learns: on its training clips, with one mask, its saved model's loss is below that of
+    predicting each hidden patch's mean (0 in the per-patch normalised targets). The clips have structure to learn
+    (the motion clips' per-pixel noise has none a short run could beat the mean on)."""
+    for index in range(16):
+        (tmp_path / "ramps" / f"{index % 2}").mkdir(parents=True, exist_ok=True)
+        write_video(tmp_path / "ramps" / f"{index % 2}" / f"{index}.mp4", ramp_clip(index))
     load(MAE_SCRIPT).main(
         ["--modality", "video", "--model_name_or_path", "hiera_base_16x224", "--config_overrides", SMALL_VIDEO,
-         "--train_dir", str(demo_data / "motion/train"), "--frame_sampling_rate", "2",
-         "--output_dir", str(tmp_path / "vmae"), "--do_train", "--max_steps", "2",
-         "--per_device_train_batch_size", "4", *EXAMPLE_COMMON]
+         "--train_dir", str(tmp_path / "ramps"), "--frame_sampling_rate", "2",
+         "--output_dir", str(tmp_path / "vmae"), "--do_train", "--max_steps", "50", "--learning_rate", "2e-3",
+         "--per_device_train_batch_size", "8", *EXAMPLE_COMMON]
     )  # fmt: skip
-    assert json.loads((tmp_path / "vmae" / "config.json").read_text())["mask_ratio"] == 0.9
+    model = HieraForPreTraining.from_pretrained(tmp_path / "vmae").eval()
+    assert model.config.mask_ratio == 0.9  # the video recipe's
+    clips = [str(path) for path in sorted((tmp_path / "ramps").glob("*/*.mp4"))]
+    pixels = processor_for(model.config, str(tmp_path / "vmae"))(clips, return_tensors="pt").pixel_values
+    noise = torch.rand(len(pixels), model.config.num_mask_units, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        outputs = model(pixels, noise=noise)
+        targets = model.pixel_targets(pixels.transpose(1, 2))
+    targets = (targets - targets.mean(-1, keepdim=True)) / (targets.var(-1, keepdim=True) + 1e-6) ** 0.5
+    mean_loss = (targets[~outputs.visible_patches] ** 2).mean()
+    assert outputs.loss < 0.95 * mean_loss, (outputs.loss.item(), mean_loss.item())
 
 
 def _image_args(demo_data, out, *extra):

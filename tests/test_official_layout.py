@@ -6,7 +6,6 @@ and the conversion script's output, and saves in our layout."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import hiera
@@ -23,7 +22,6 @@ from hiera_hf.modeling_hiera import hiera_class_for
 from hiera_hf.parity import paired_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from conversion import convert_hiera_to_hf as conversion  # noqa: E402
 
 ATOL = 1e-4

@@ -66,5 +66,16 @@ def test_preset_demo_runs():
     result = subprocess.run([sys.executable, "-m", "hiera_hf"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert "27.91M parameters" in lines[0]
+    assert f"{tiny_classifier_parameters() / 1e6:.2f}M parameters" in lines[0]
     assert len([line for line in lines if line.startswith("  ")]) == 5  # top-5 labels with scores
+
+
+def tiny_classifier_parameters() -> int:
+    """Parameters of the CLI's default model: the hiera_tiny_224 classifier with ImageNet's 1000 classes."""
+    import torch
+
+    from hiera_hf import HieraConfig, HieraForImageClassification
+
+    with torch.device("meta"):
+        model = HieraForImageClassification(HieraConfig.from_preset("hiera_tiny_224", num_labels=1000))
+    return sum(p.numel() for p in model.parameters())

@@ -22,7 +22,6 @@ from hiera_hf.video_processing_hiera import clip_indices, decode_video, read_vid
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(EXAMPLES))
 from hiera_examples import load_script  # noqa: E402
 
 make_demo_data = load_script(EXAMPLES / "make_demo_data.py")

@@ -20,7 +20,7 @@ from hiera_hf import (
 )
 from hiera_hf import visualization as viz
 from hiera_hf.__main__ import main as cli_main
-from hiera_hf.modeling_hiera import channels_first, unroll
+from hiera_hf.modeling_hiera import channels_first, load_saved, unroll
 
 
 def drawn_image(width: int = 90, height: int = 70) -> Image.Image:
@@ -336,7 +336,7 @@ def test_processor_comes_from_the_model_folder_or_hub_id(tmp_path, monkeypatch):
     folder = tmp_path / "classifier"
     model_of(HieraForImageClassification).save_pretrained(folder)
     HieraImageProcessorPil(crop_size={"height": 64, "width": 64}, size={"shortest_edge": 80}).save_pretrained(folder)
-    assert viz.default_processor(viz.load_model(str(folder))).size["shortest_edge"] == 80
+    assert viz.default_processor(load_saved(str(folder))).size["shortest_edge"] == 80
     fresh = model_of(HieraForImageClassification)  # not saved: the evaluation transform sized for the config
     assert viz.default_processor(fresh).crop_size == {"height": 64, "width": 64}
 

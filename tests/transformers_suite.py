@@ -9,6 +9,7 @@ The sdist ships `tests/*_common.py` but not the modules they import from `tests/
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -87,8 +88,10 @@ def load() -> dict:
     root = _cache_dir() / f"transformers-{version}-tests"
     if not (root / PACKAGE / "test_modeling_common.py").is_file():
         _fetch(version, root)
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+    if PACKAGE not in sys.modules:  # the staged package, imported from where it lies (no sys.path entry)
+        spec = importlib.util.spec_from_file_location(PACKAGE, root / PACKAGE / "__init__.py")
+        sys.modules[PACKAGE] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[PACKAGE])
     return {
         name: importlib.import_module(f"{PACKAGE}.test_{name}_common")
         for name in ("modeling", "backbone", "configuration")

@@ -30,7 +30,7 @@ from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForImageClassification
 from hiera_hf.processors import processor_for
-from hiera_hf.training import load_model
+from hiera_hf.training import from_preset_or_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"Label column {data_args.label_column_name!r} is not a ClassLabel: {label_feature}.")
     labels = label_feature.names
     id2label = dict(enumerate(labels))
-    model = load_model(
+    model = from_preset_or_pretrained(
         HieraForImageClassification,
         model_args.model_name_or_path,
         model_args.config_overrides,

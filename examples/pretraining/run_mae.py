@@ -23,7 +23,7 @@ from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForPreTraining
 from hiera_hf.processors import processor_for
-from hiera_hf.training import load_model
+from hiera_hf.training import from_preset_or_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(training_args.seed)
 
     overrides = {"mask_ratio": model_args.mask_ratio} if model_args.mask_ratio is not None else {}
-    model = load_model(
+    model = from_preset_or_pretrained(
         HieraForPreTraining, model_args.model_name_or_path, model_args.config_overrides, True, **overrides
     )
     if model.config.is_video != (data_args.modality == "video"):

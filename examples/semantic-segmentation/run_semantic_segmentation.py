@@ -37,7 +37,7 @@ from transformers import TrainingArguments, UperNetConfig, UperNetForSemanticSeg
 
 from hiera_hf import HieraBackbone, HieraImageProcessor
 from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS
-from hiera_hf.training import load_model
+from hiera_hf.training import from_preset_or_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
@@ -127,7 +127,7 @@ def read_mask(path: Path, num_labels: int) -> torch.Tensor:
 
 def build_model(model_args, crop_size: int, id2label: dict[int, str]) -> UperNetForSemanticSegmentation:
     """UperNet on a four-stage Hiera backbone, with the backbone weights of `--model_name_or_path`."""
-    backbone = load_model(
+    backbone = from_preset_or_pretrained(
         HieraBackbone,
         model_args.model_name_or_path,
         model_args.config_overrides,

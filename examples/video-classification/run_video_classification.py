@@ -27,7 +27,7 @@ from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForVideoClassification
 from hiera_hf.processors import processor_for
-from hiera_hf.training import load_model
+from hiera_hf.training import from_preset_or_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/: the scripts' shared module
 from hiera_examples import (  # noqa: E402
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError("--do_eval needs --validation_dir (or a validation split in --dataset_name).")
     id2label = dict(enumerate(classes))
     label2id = {name: i for i, name in id2label.items()}
-    model = load_model(
+    model = from_preset_or_pretrained(
         HieraForVideoClassification,
         model_args.model_name_or_path,
         model_args.config_overrides,

@@ -214,9 +214,12 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
                     f"the token grid {tuple(self.tokens_spatial_shape)} of input size {self.input_size} cannot be "
                     f"tiled by masked_unit_size {tuple(self.masked_unit_size)}."
                 )
+        self._check_options()
+
+    def _check_options(self):
+        """Position embeddings, the MAE decoder and mask, timm's options."""
         if self.separate_position_embeddings and not self.is_video:
             raise ValueError("separate_position_embeddings is for video models: set num_frames too.")
-        self._check_timm_options()
         if self.decoder_hidden_size is not None and self.decoder_num_heads:
             if self.decoder_hidden_size % self.decoder_num_heads != 0:
                 raise ValueError(
@@ -225,8 +228,6 @@ class HieraConfig(BackboneConfigMixin, PreTrainedConfig):
                 )
         if not 0.0 <= self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1), got {self.mask_ratio}.")
-
-    def _check_timm_options(self):
         background = self.window_positional_embedding_background_size
         if background is not None:
             if self.is_video:

@@ -84,8 +84,7 @@ def fast_model(
 
     `mode="int8"` (classifiers, CPU): `openvino_int8`, calibrated on `calibration` (a folder of images or videos,
     processed by the model folder's processor, or a `pixel_values` tensor of a few hundred inputs)."""
-    from .configuration_hiera import HieraConfig
-    from .modeling_hiera import hiera_class_for, saved_task
+    from .modeling_hiera import load_saved
 
     mode = resolve_mode(mode, device)
     dtype = torch.bfloat16 if mode == "bf16" else torch.float32
@@ -97,8 +96,7 @@ def fast_model(
     source = None
     if isinstance(model, (str, Path)):
         source = str(model)
-        config = HieraConfig.from_pretrained(model)
-        model = hiera_class_for(config, saved_task(config)).from_pretrained(model, dtype=dtype)
+        model = load_saved(model, dtype=dtype)
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"fast_model takes a Hiera model, or a folder or Hub id, got {type(model).__name__}.")
     if mode == "int8":
@@ -108,7 +106,7 @@ def fast_model(
         attention = getattr(getattr(model, "config", None), "_attn_implementation", None)
         if torch.device(device).type == "cpu" and attention == "sdpa" and not cpu_has_amx():
             # PyTorch's CPU flash-attention kernel is fast with AMX only; elsewhere Inductor's fused math path wins
-            # (Hiera-B bf16 on an AVX512-BF16 EPYC: 1.13x at batch 8, 1.06x at batch 1, 1.24x on video).
+            # (measured: benchmarks/README.md, "Speed choices in the code").
             model.set_attn_implementation("eager")
         model.forward = frozen_compiled(model.forward, max_autotune=max_autotune)
     return model
@@ -118,7 +116,7 @@ def frozen_compiled(function, max_autotune: bool = False):
     """`torch.compile(function)` run with Inductor's freezing (and its GEMM autotuning, when `max_autotune`). The
     flags must be set while Dynamo traces, which reads freezing to lift the parameters as constants:
     `compile(options={"freezing": True})` leaves the weights unfrozen (pytorch/pytorch#139272; Linear stays `addmm`
-    with a bias copy, 1.3x slower in bf16 on CPU)."""
+    with a bias copy, slower in bf16 on CPU)."""
     import torch._dynamo.config as dynamo_config
     import torch._inductor.config as inductor_config
 
@@ -150,10 +148,10 @@ def openvino_int8(model, calibration, device: str | torch.device = "cpu", proces
 
     Export and quantization are `transformers.exporters`' (`OpenVINOExporter`, `NNCFOpenVINOQuantizer`), with a
     dynamic batch axis; each batch size then gets its own static copy of the graph, compiled on first use (OpenVINO
-    ran the static one 1.2x faster), its batch split between gcd(threads, batch) throughput streams (1.10x one
-    stream of 8 on 2 cores). Top-1 agreement with the fp32 model is measured on up to `INT8_CHECKED_INPUTS`
-    calibration inputs, and a `UserWarning` says so if it falls below 99% (without VNNI or AMX, int8 sums in 16 bits:
-    96% on an AVX2-only EPYC)."""
+    runs a static graph faster), its batch split between gcd(threads, batch) throughput streams (faster than one
+    stream; both measured in benchmarks/README.md). Top-1 agreement with the fp32 model is measured on up to `INT8_CHECKED_INPUTS`
+    calibration inputs, and a `UserWarning` says so if it falls below 99% (without VNNI or AMX, int8 sums in 16 bits
+    and agrees less)."""
     from .modeling_hiera import _HieraForClassification
 
     if not isinstance(model, _HieraForClassification):
@@ -179,8 +177,8 @@ def openvino_int8(model, calibration, device: str | torch.device = "cpu", proces
     model = model.float().eval()
     pixels = calibration_inputs(model, calibration, processor_source)
     samples = [{"pixel_values": batch} for batch in pixels.split(8)]
-    # Symmetric activations (NNCF's PERFORMANCE preset): 1.10x at batch 1 and 1.15x at batch 8 of its default
-    # (MIXED) on an AMX Xeon, the same agreement on the trained digits model (benchmarks/README.md).
+    # Symmetric activations (NNCF's PERFORMANCE preset): faster than its default (MIXED), with the same agreement
+    # on the trained digits model (benchmarks/README.md).
     quantizer = NNCFOpenVINOQuantizer(
         NNCFQuantizationConfig(preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(samples)),
         calibration_dataset=samples,
@@ -290,7 +288,7 @@ class OpenVINOClassifierForward:
         requests = self._requests_for(len(pixel_values))
         parts = np.split(pixel_values.detach().float().cpu().numpy(), len(requests))
         for request, part in zip(requests, parts):
-            # (copied into the request's own input, ~1 ms a batch: a shared array would be left dangling in it)
+            # (copied into the request's own input: a shared array would be left dangling in it)
             request.start_async({0: part})
         for request in requests:
             request.wait()

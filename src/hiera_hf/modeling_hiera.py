@@ -26,7 +26,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BackboneOutput, ImageClassifierOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, logging
+from transformers.utils import TransformersKwargs, auto_docstring, logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import (
     OutputRecorder,
@@ -135,23 +135,33 @@ def pool_tokens(hidden_states: torch.Tensor, stride: int, num_units: int, mean: 
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@auto_docstring(custom_intro="Hiera encoder's outputs: tokens, pooled features, and the mask when it masks.")
 @dataclass
 class HieraModelOutput(ModelOutput):
-    """
-    Args:
-        last_hidden_state: `(batch, tokens, hidden_size)` output of the last stage (tokens in unrolled order; in
-            raster order once every unroll step has been pooled away, as for the official classifiers).
-        pooler_output: `(batch, hidden_size)` mean over tokens followed by layer norm.
-        bool_masked_pos: `(batch, num_mask_units)`, True where a mask unit is *kept* (MAE only).
-        ids_restore: `(batch, num_mask_units)` inverse of the random shuffle that chose the mask (MAE only).
-        hidden_states: embeddings and each stage's output, `(batch, tokens, width)` in unrolled order.
-        attentions: per layer, the attention weights `(batch, heads, mask_units, queries, keys)` (1 unit if global).
-        reshaped_hidden_states: the same as `hidden_states` in spatial layout `(batch, *grid, width)`; with
-            masking `(batch, kept_mask_units, *mask_unit_shape, width)`.
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, tokens, hidden_size)`):
+        Output of the last stage (tokens in unrolled order; in raster order once every unroll step has been pooled
+        away, as for the official classifiers).
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`, *optional*):
+        Mean over the tokens followed by layer norm (`add_pooling_layer=True`).
+    visible_units (`torch.BoolTensor` of shape `(batch_size, num_mask_units)`, *optional*, returned when masking):
+        True for each mask unit the encoder saw (the forward's `visible_units`).
+    bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_mask_units)`, *optional*, returned when masking):
+        `visible_units` under the name Transformers' built-in Hiera gives it (per mask unit, True = kept).
+    ids_restore (`torch.LongTensor` of shape `(batch_size, num_mask_units)`, *optional*, returned when masking):
+        Inverse of the random shuffle that chose the mask (None for `visible_units` given).
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The embeddings and each stage's output, `(batch_size, tokens, width)` in unrolled order.
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        Per layer, the attention weights `(batch_size, heads, mask_units, queries, keys)` (1 unit if global).
+    reshaped_hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The same as `hidden_states` in spatial layout, `(batch_size, *grid, width)` (`*grid`: height, width, or
+        frames, height, width); with masking `(batch_size, kept_mask_units, *mask_unit_shape, width)`.
     """
 
     last_hidden_state: torch.Tensor | None = None
     pooler_output: torch.Tensor | None = None
+    visible_units: torch.BoolTensor | None = None
     bool_masked_pos: torch.BoolTensor | None = None
     ids_restore: torch.LongTensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
@@ -159,27 +169,46 @@ class HieraModelOutput(ModelOutput):
     reshaped_hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
+@auto_docstring(custom_intro="Hiera classification outputs: `ImageClassifierOutput` plus the maps in spatial layout.")
 @dataclass
 class HieraForClassificationOutput(ImageClassifierOutput):
-    """`ImageClassifierOutput` plus `reshaped_hidden_states` (see `HieraModelOutput`)."""
+    r"""
+    reshaped_hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The hidden states in spatial layout, see `HieraModelOutput`.
+    """
 
     reshaped_hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
+@auto_docstring(custom_intro="Hiera MAE pre-training outputs: the loss, the predicted pixels and the mask.")
 @dataclass
 class HieraForPreTrainingOutput(ModelOutput):
-    """
-    Args:
-        loss: mean squared error on the (normalised) pixels of the masked patches.
-        logits: `(batch, num_patches, patch_pixels)` predicted pixels of every prediction patch (16x16 pixels;
-            for video, the first frame of each temporal token).
-        bool_masked_pos: `(batch, num_patches)`, True where the patch was *visible* to the encoder.
-        ids_restore: `(batch, num_mask_units)` inverse of the random shuffle that chose the mask.
-        hidden_states, attentions, reshaped_hidden_states: of the encoder, see `HieraModelOutput`.
+    r"""
+    loss (`torch.FloatTensor` of shape `()`):
+        Mean squared error on the (normalised) pixels of the hidden prediction patches.
+    logits (`torch.FloatTensor` of shape `(batch_size, num_patches, patch_pixels)`):
+        Predicted pixels of every prediction patch (16x16 pixels for the presets; for video, the first frame of
+        each temporal token), patches in raster order.
+    visible_patches (`torch.BoolTensor` of shape `(batch_size, num_patches)`):
+        True for each prediction patch the encoder saw (the loss covers the others).
+    visible_units (`torch.BoolTensor` of shape `(batch_size, num_mask_units)`):
+        True for each mask unit the encoder saw.
+    bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_patches)`):
+        `visible_patches` under the name Transformers' built-in Hiera gives it (per patch, True = visible).
+    ids_restore (`torch.LongTensor` of shape `(batch_size, num_mask_units)`):
+        Inverse of the random shuffle that chose the mask.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The encoder's, see `HieraModelOutput`.
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        The encoder's, see `HieraModelOutput`.
+    reshaped_hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The hidden states in spatial layout, see `HieraModelOutput`.
     """
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
+    visible_patches: torch.BoolTensor | None = None
+    visible_units: torch.BoolTensor | None = None
     bool_masked_pos: torch.BoolTensor | None = None
     ids_restore: torch.LongTensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
@@ -660,6 +689,7 @@ def channels_first(pixel_values: torch.Tensor, is_video: bool) -> torch.Tensor:
     return pixel_values.transpose(1, 2) if is_video else pixel_values
 
 
+@auto_docstring
 class HieraPreTrainedModel(PreTrainedModel):
     config: HieraConfig
     config_class = HieraConfig
@@ -851,13 +881,18 @@ class HieraPreTrainedModel(PreTrainedModel):
         config.image_size, config.num_frames = image_size, num_frames
 
 
-class HieraModel(HieraPreTrainedModel):
-    """Hiera encoder: embeddings -> unroll -> stages -> (mean pool + layer norm).
-
-    Given `noise`, `visible_units` or `mask_ratio` it hides mask units from the encoder, as MAE pre-training does.
+@auto_docstring(
+    custom_intro="""
+    The Hiera encoder: embeddings -> unroll -> stages -> (mean pool + layer norm). Given `noise`, `visible_units` or
+    `mask_ratio` it hides mask units from the encoder, as MAE pre-training does.
     """
-
+)
+class HieraModel(HieraPreTrainedModel):
     def __init__(self, config: HieraConfig, add_pooling_layer: bool = True):
+        r"""
+        add_pooling_layer (`bool`, *optional*, defaults to `True`):
+            Whether to add the mean pool + layer norm that makes `pooler_output`.
+        """
         super().__init__(config)
         self.num_features = config.hidden_size
         self.embeddings = HieraEmbeddings(config)
@@ -926,6 +961,7 @@ class HieraModel(HieraPreTrainedModel):
         return keep, ids_keep, ids_restore
 
     @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -936,14 +972,18 @@ class HieraModel(HieraPreTrainedModel):
         **kwargs: Unpack[TransformersKwargs],
     ) -> HieraModelOutput:
         r"""
-        pixel_values: `(batch, channels, height, width)` for images, `(batch, frames, channels, height, width)`
-            for videos.
-        noise: `(batch, num_mask_units)`: hide the `mask_ratio` of the mask units with the largest noise (MAE
-            masking); the same noise gives the same mask.
-        visible_units: `(batch, num_mask_units)` bool, True for the mask units the encoder sees, the same number in
-            every row (official: `mask`); instead of `noise`.
-        mask_ratio: the fraction of mask units to hide (default `config.mask_ratio`); alone, with random noise.
-        interpolate_pos_encoding: run at another size (and frame count) by interpolating position embeddings.
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`, or `(batch_size, num_frames, num_channels, height, width)` for video):
+            The pixels, as the model's image or video processor returns them.
+        noise (`torch.FloatTensor` of shape `(batch_size, num_mask_units)`, *optional*):
+            Hide the `mask_ratio` of the mask units with the largest noise (MAE masking); the same noise gives the
+            same mask.
+        visible_units (`torch.BoolTensor` of shape `(batch_size, num_mask_units)`, *optional*):
+            True for the mask units the encoder sees, the same number in every row (official: `mask`); instead of
+            `noise`.
+        mask_ratio (`float`, *optional*):
+            The fraction of mask units to hide (default `config.mask_ratio`); alone, with random noise.
+        interpolate_pos_encoding (`bool`, *optional*):
+            Run at another size (and frame count) by interpolating the position embeddings.
         """
         check_kwargs(self, kwargs)
         if pixel_values is None:
@@ -996,6 +1036,7 @@ class HieraModel(HieraPreTrainedModel):
         return HieraModelOutput(
             last_hidden_state=sequence_output,
             pooler_output=self.pooler(sequence_output) if self.pooler is not None else None,
+            visible_units=keep,
             bool_masked_pos=keep,
             ids_restore=ids_restore,
         )
@@ -1018,7 +1059,7 @@ class HieraPooler(nn.Module):
 
 
 class _HieraForClassification(HieraPreTrainedModel):
-    """Pooled features -> dropout -> linear. Returns logits (official: its head adds a softmax in eval mode)."""
+    # Pooled features -> dropout -> linear. Returns logits (official: its head adds a softmax in eval mode).
 
     loss_type = "ForImageClassification"
     _expects_video: bool
@@ -1038,6 +1079,7 @@ class _HieraForClassification(HieraPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -1046,8 +1088,13 @@ class _HieraForClassification(HieraPreTrainedModel):
         **kwargs: Unpack[TransformersKwargs],
     ) -> HieraForClassificationOutput:
         r"""
-        labels: `(batch,)` class indices; float `(batch, num_labels)` for multi-label; `(batch,)` floats for
-            regression (`num_labels=1`). The loss follows `config.problem_type`.
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`, or `(batch_size, num_frames, num_channels, height, width)` for video):
+            The pixels, as the model's image or video processor returns them.
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class indices; floats `(batch_size, num_labels)` for multi-label, `(batch_size,)` floats for regression
+            (`num_labels=1`). The loss follows `config.problem_type`.
+        interpolate_pos_encoding (`bool`, *optional*):
+            Run at another size (and frame count) by interpolating the position embeddings.
         """
         check_kwargs(self, kwargs)
         outputs = self.hiera(
@@ -1064,15 +1111,22 @@ class _HieraForClassification(HieraPreTrainedModel):
         )
 
 
+@auto_docstring(
+    custom_intro="""
+    Hiera with a linear classifier on the pooled features, for images `(batch_size, num_channels, height, width)`.
+    """
+)
 class HieraForImageClassification(_HieraForClassification):
-    """Hiera with a linear classifier on pooled features; input `(batch, channels, height, width)`."""
-
     _expects_video = False
 
 
+@auto_docstring(
+    custom_intro="""
+    Hiera with a linear classifier on the pooled features, for videos `(batch_size, num_frames, num_channels, height,
+    width)`.
+    """
+)
 class HieraForVideoClassification(_HieraForClassification):
-    """Hiera with a linear classifier on pooled features; input `(batch, frames, channels, height, width)`."""
-
     _expects_video = True
 
 
@@ -1151,9 +1205,12 @@ class HieraDecoder(nn.Module):
         return self.decoder_pred(self.decoder_norm(hidden)), visible
 
 
+@auto_docstring(
+    custom_intro="""
+    Masked-autoencoder pre-training for images and videos (MAE with multi-scale fusion, as in the paper).
+    """
+)
 class HieraForPreTraining(HieraPreTrainedModel):
-    """Masked-autoencoder pre-training for images and videos (MAE with multi-scale fusion, as in the paper)."""
-
     def __init__(self, config: HieraConfig):
         super().__init__(config)
         if int(config.num_mask_units * (1 - config.mask_ratio)) < 1:
@@ -1192,6 +1249,7 @@ class HieraForPreTraining(HieraPreTrainedModel):
 
     @can_return_tuple
     @filter_stage_outputs
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -1202,9 +1260,16 @@ class HieraForPreTraining(HieraPreTrainedModel):
         **kwargs: Unpack[TransformersKwargs],
     ) -> HieraForPreTrainingOutput:
         r"""
-        noise: `(batch, num_mask_units)`; the units with the smallest noise are kept. Fix it for reproducible masks.
-        visible_units: `(batch, num_mask_units)` bool, the mask units the encoder sees, instead of random ones.
-        mask_ratio: the fraction of mask units to hide (default `config.mask_ratio`).
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`, or `(batch_size, num_frames, num_channels, height, width)` for video):
+            The pixels, as the model's image or video processor returns them.
+        noise (`torch.FloatTensor` of shape `(batch_size, num_mask_units)`, *optional*):
+            The units with the smallest noise are kept: fix it for reproducible masks.
+        visible_units (`torch.BoolTensor` of shape `(batch_size, num_mask_units)`, *optional*):
+            The mask units the encoder sees, instead of random ones.
+        mask_ratio (`float`, *optional*):
+            The fraction of mask units to hide (default `config.mask_ratio`).
+        interpolate_pos_encoding (`bool`, *optional*):
+            Refused: MAE pre-training runs at the size its decoder was built for.
         """
         check_kwargs(self, kwargs)
         if interpolate_pos_encoding:
@@ -1222,7 +1287,7 @@ class HieraForPreTraining(HieraPreTrainedModel):
                 "units, so it would be NaN. Hide at least one unit, or run HieraModel for features."
             )
         fused = self.multiscale_fusion(list(stage_maps[: self.config.num_query_pool]) + [stage_maps[-1]])
-        logits, visible = self.decoder(self.encoder_norm(fused), outputs.bool_masked_pos)
+        logits, visible = self.decoder(self.encoder_norm(fused), outputs.visible_units)
 
         targets = self.pixel_targets(channels_first(pixel_values, self.config.is_video))
         if self.config.normalize_pixel_loss:
@@ -1234,6 +1299,8 @@ class HieraForPreTraining(HieraPreTrainedModel):
         return HieraForPreTrainingOutput(
             loss=loss,
             logits=logits,
+            visible_patches=visible,
+            visible_units=outputs.visible_units,
             bool_masked_pos=visible,
             ids_restore=outputs.ids_restore,
             hidden_states=outputs.hidden_states,
@@ -1264,6 +1331,11 @@ class BackboneChannels(list):
         )
 
 
+@auto_docstring(
+    custom_intro="""
+    Hiera backbone: multi-scale feature maps at any input size, for dense heads (UperNet, Mask2Former, DETR).
+    """
+)
 class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
     """Multi-scale feature maps, channels first: `(B, C_i, *grid_i)` for each stage in `out_features`, at any
     input size, for dense heads (UperNet, Mask2Former, DETR) that call it with pixel values only.
@@ -1323,10 +1395,11 @@ class HieraBackbone(BackboneMixin, HieraPreTrainedModel):
 
     @can_return_tuple
     @filter_stage_outputs
+    @auto_docstring
     def forward(self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> BackboneOutput:
         r"""
-        pixel_values: `(batch, channels, height, width)` for images, `(batch, frames, channels, height, width)`
-            for videos, any size of at least one patch stride.
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`, or `(batch_size, num_frames, num_channels, height, width)` for video):
+            The pixels, any size of at least one patch stride (the backbone pads to whole mask units).
         """
         check_kwargs(self, kwargs)
         check_pixel_values(self.config, pixel_values, "padded")
@@ -1362,6 +1435,13 @@ def saved_task(config: HieraConfig) -> str:
     return _SAVED_TASKS[architecture]
 
 
+def load_saved(name_or_path, **kwargs) -> HieraPreTrainedModel:
+    """The model a folder or Hub id holds, as the class it was saved from (its config's `architectures`), in eval
+    mode. `kwargs` go to `from_pretrained`."""
+    config = HieraConfig.from_pretrained(name_or_path, **{k: kwargs[k] for k in DOWNLOAD_KWARGS if k in kwargs})
+    return hiera_class_for(config, saved_task(config)).from_pretrained(name_or_path, **kwargs).eval()
+
+
 def hiera_class_for(config: HieraConfig, task: str = "classification") -> type[HieraPreTrainedModel]:
     """Our model class for `config` and a task: "base", "classification" (image or video, from the config),
     "pretraining" (MAE) or "backbone"."""
@@ -1394,5 +1474,6 @@ __all__ = [
     "HieraModel",
     "HieraPreTrainedModel",
     "hiera_class_for",
+    "load_saved",
     "saved_task",
 ]

@@ -132,7 +132,7 @@ def paired_outputs(model, official, pixel_values: torch.Tensor, noise: torch.Ten
         loss, predictions, _, _ = official(pixel_values, mask=keep)
         return {
             "loss": (outputs.loss, loss),
-            "masked_predictions": (outputs.logits[~outputs.bool_masked_pos], predictions),
+            "masked_predictions": (outputs.logits[~outputs.visible_patches], predictions),
         }
     head_was_training = official.head.training
     official.head.train()

@@ -10,7 +10,7 @@ import re
 from .configuration_hiera import PRESETS, HieraConfig
 
 
-def load_model(
+def from_preset_or_pretrained(
     model_class,
     name_or_path: str,
     config_overrides: str | dict | None = None,
@@ -73,4 +73,4 @@ def layerwise_lr_groups(model, learning_rate: float, weight_decay: float, layer_
     return list(groups.values())
 
 
-__all__ = ["layer_index", "layerwise_lr_groups", "load_model"]
+__all__ = ["layer_index", "layerwise_lr_groups", "from_preset_or_pretrained"]

@@ -190,8 +190,7 @@ def decode_video(source, sample_indices_fn=None) -> tuple[np.ndarray, VideoMetad
         with _open_container(source) as container:
             if not container.streams.video:
                 raise ValueError(f"{name!r} has no video stream.")
-            # PyAV's default threading, as load_video's: frame threading (thread_type "AUTO") decoded 1.2-1.4x
-            # slower on 2 cores, at 360p and at 1080p.
+            # PyAV's default threading, as load_video's: frame threading decodes slower (benchmarks/README.md).
             stream = container.streams.video[0]
             metadata = _stream_metadata(container, stream)
             if metadata.total_num_frames == 0:

@@ -38,8 +38,7 @@ from .modeling_hiera import (
     HieraModel,
     HieraPreTrainedModel,
     channels_first,
-    hiera_class_for,
-    saved_task,
+    load_saved,
     unroll,
 )
 from .video_processing_hiera import VIDEO_EXTENSIONS
@@ -71,25 +70,11 @@ class PreparedInput:
     rgb: np.ndarray
 
 
-def load_model(name_or_path: str) -> HieraPreTrainedModel:
-    """The model a folder or Hub id holds, as the class it was saved as (config `architectures`), in eval mode."""
-    config = HieraConfig.from_pretrained(name_or_path)
-    return hiera_class_for(config, saved_task(config)).from_pretrained(name_or_path).eval()
-
-
 def default_processor(model: HieraPreTrainedModel):
     """The processor saved with the model (folder or Hub id), or the evaluation transform sized for its config."""
-    from .image_processing_hiera import HieraImageProcessor
     from .processors import processor_for
-    from .video_processing_hiera import HieraVideoProcessor
 
-    name = model.name_or_path
-    if name and not os.path.isdir(name):  # a Hub id: its own processor when it has one
-        try:
-            return (HieraVideoProcessor if model.config.is_video else HieraImageProcessor).from_pretrained(name)
-        except OSError:
-            pass
-    return processor_for(model.config, name)
+    return processor_for(model.config, model.name_or_path)
 
 
 def _read(source, is_video: bool):
@@ -515,7 +500,7 @@ def mae_reconstruction(model: HieraForPreTraining, processor, source, mask_ratio
         prediction = prediction * (var + 1.0e-6) ** 0.5 + mean
     size = model.decoder.pred_stride
     grid = model.decoder.grid_final  # (T',) H/p, W/p: one prediction patch per final token
-    visible = outputs.bool_masked_pos[0][:, None].expand_as(targets)  # (L, pixels), True = seen by the encoder
+    visible = outputs.visible_patches[0][:, None].expand_as(targets)  # (L, pixels), True = seen by the encoder
     images = {
         "original": targets,
         "masked": torch.where(visible, targets, torch.nan),
@@ -609,7 +594,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--seed", type=int, default=0, help="reconstruction: the mask's seed")
     args = parser.parse_args(argv)
 
-    model = load_model(args.model)
+    model = load_saved(args.model)
     processor = default_processor(model)
     names = args.figures or available_figures(model)
     unsuitable = sorted(set(names) - set(available_figures(model)) - set(ON_REQUEST))
@@ -655,7 +640,6 @@ __all__ = [
     "available_figures",
     "feature_maps_figure",
     "figure_to_image",
-    "load_model",
     "mae_reconstruction",
     "mae_reconstruction_figure",
     "make_figure",
