@@ -21,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from benchmark import _call_with, exported_cpu_routes  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the `benchmarks` package
+from benchmarks.cpu_routes import call_with, exported_cpu_routes  # noqa: E402
 from hiera_hf import HieraForImageClassification, fast_model  # noqa: E402
 from hiera_hf.export import folder_inputs  # noqa: E402
 from hiera_hf.inference import cpu_has_native_bf16  # noqa: E402
@@ -51,13 +50,25 @@ def main(argv: list[str] | None = None) -> int:
 
     bf16 = copy.deepcopy(model).to(torch.bfloat16)
     modes = {
-        "bf16 autocast": _call_with(model, True),
+        "bf16 autocast": call_with(model, True),
         "bf16 weights": lambda x: bf16(x.to(torch.bfloat16)),
         "compiled fp32 (freezing)": fast_model(args.model_dir, mode="fp32"),
         "compiled bf16 weights (fast_model on bf16 CPUs)": fast_model(args.model_dir, mode="bf16"),
         "compiled bf16 weights, max-autotune": fast_model(args.model_dir, mode="bf16", max_autotune=True),
     }
     modes.update(exported_cpu_routes(model, calibration[:8], list(calibration.split(8))))
+    rows = agreement(model, modes, validation)
+    lines = report(args, rows, len(validation))
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    (output / f"{args.name}.json").write_text(json.dumps(rows, indent=2))
+    print("\n".join(lines))
+    return 0
+
+
+def agreement(model, modes: dict, validation: torch.Tensor) -> list[dict]:
+    """Each mode's top-1 agreement with `model` in fp32 eager and its largest logit difference, on `validation`."""
     rows = []
     with torch.inference_mode():
         reference = torch.cat([model(batch).logits for batch in validation.split(32)])
@@ -77,13 +88,18 @@ def main(argv: list[str] | None = None) -> int:
                     "images": len(validation),
                 }
             )
+    return rows
+
+
+def report(args, rows: list[dict], images: int) -> list[str]:
+    """The markdown report's lines."""
     results = Path(args.model_dir) / "eval_results.json"
     accuracy = json.loads(results.read_text()).get("eval_top1_accuracy") if results.exists() else None
     trained = f" (top-1 {accuracy:.1%} when trained)" if accuracy is not None else ""
     lines = [
         "# CPU modes: agreement with fp32 eager",
         "",
-        f"Model: {args.description or Path(args.model_dir).name}{trained}; {len(validation)} validation images; "
+        f"Model: {args.description or Path(args.model_dir).name}{trained}; {images} validation images; "
         f"torch {torch.__version__}; CPU {torch.backends.cpu.get_cpu_capability()}, native bf16: "
         f"{'yes' if cpu_has_native_bf16() else 'no'} (the floating-point part of the exported routes follows it).",
         "",
@@ -91,12 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|",
     ]
     lines += [f"| {r['mode']} | {r['top1_agreement']:.1%} | {r['max_logit_diff']:.4f} |" for r in rows]
-    output = Path(args.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    (output / f"{args.name}.json").write_text(json.dumps(rows, indent=2))
-    print("\n".join(lines))
-    return 0
+    return lines
 
 
 if __name__ == "__main__":
