@@ -18,7 +18,7 @@ LAYERS = {
     1: {"configuration_hiera", "image_processing_hiera", "video_processing_hiera"},
     2: {"modeling_hiera"},
     3: {"parity", "processors", "training"},
-    4: {"export", "inference", "visualization"},
+    4: {"batch_inference", "export", "inference", "visualization"},
     5: {"__init__", "__main__"},
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}
