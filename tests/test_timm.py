@@ -247,3 +247,16 @@ def test_onnx_and_int8_export_of_an_absolute_window_model(tmp_path):
         (logits,) = onnx_session(tmp_path / "out" / name).run(None, {"pixel_values": x.numpy()})
         tolerance = 1e-4 if name == "model.onnx" else 0.5  # int8: random weights, a rough bound only
         torch.testing.assert_close(torch.from_numpy(logits), expected, atol=tolerance, rtol=0, msg=name)
+
+
+def test_an_absolute_window_model_runs_in_bf16():
+    """bf16 weights: the background table is interpolated in fp32 (PyTorch's CPU kernel has no bf16), then cast."""
+    from helpers import small_config
+
+    model = HieraForImageClassification(small_config(**ABSWIN_SMALL)).eval()
+    x = pixels((64, 64), batch_size=2)
+    with torch.inference_mode():
+        expected = model(x).logits
+        logits = model.to(torch.bfloat16)(x.to(torch.bfloat16)).logits
+    assert logits.dtype == torch.bfloat16
+    torch.testing.assert_close(logits.float(), expected, atol=0.05, rtol=0)  # bf16 rounding of a tiny random model

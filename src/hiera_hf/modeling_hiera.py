@@ -284,8 +284,9 @@ class HieraEmbeddings(nn.Module):
         the background is resized, the window part stays one mask unit's (timm: bicubic, antialiased)."""
         window = self.window_position_embeddings
         tiles = [size // unit for size, unit in zip(grid, window.shape[2:])]
-        background = F.interpolate(self.position_embeddings, size=tuple(grid), mode="bicubic", antialias=True)
-        return (background + window.tile(tiles)).flatten(2).transpose(1, 2)
+        # (in fp32: PyTorch has no antialiased bicubic kernel for bf16 on CPU)
+        background = F.interpolate(self.position_embeddings.float(), size=tuple(grid), mode="bicubic", antialias=True)
+        return (background.to(window.dtype) + window.tile(tiles)).flatten(2).transpose(1, 2)
 
     def position_embedding(self, grid: list[int]) -> torch.Tensor:
         """`(1, prod(grid), C)` position embeddings for a token grid, interpolated if it is not the trained one."""
