@@ -27,7 +27,10 @@ targets, the kernel profiles, the card's measured matmul peak and the fraction o
 step with peak memory; video Hiera-B against the official; the other `--gpu-archs`; `benchmarks/gpu_check.sh` runs
 it; not in the default set), `abswin` (timm's absolute-window Hiera-S 256, `HieraConfig.from_timm(
 "hiera_small_abswin_256")`, against the same model with a plain position table and the same weights otherwise, fp32
-and bf16, at --batch-size and 1: each abswin / plain time against the target, within 2%; not in the default set).
+and bf16, at --batch-size and 1: each abswin / plain time against the target, within 2%; not in the default set),
+`batch` (batch inference on its two engines, each case a fresh process on a local Ray cluster: peak memory of
+extracting stage maps at N and 20N images, Ray's 2 actors against one process, a killed actor, a killed driver
+resumed; not in the default set).
 Results: a markdown table and a PNG plot in `--output-dir` (default `benchmarks/results/`).
 
 The code: `benchmarks/common.py` (peers, timing, report), `benchmarks/sections/` (a module per section),
@@ -54,6 +57,7 @@ import torch  # noqa: E402
 
 from benchmarks.common import DTYPES, environment, write_report  # noqa: E402
 from benchmarks.sections.abswin import abswin_section  # noqa: E402
+from benchmarks.sections.batch_inference import batch_section  # noqa: E402
 from benchmarks.sections.cpu_autotune import cpu_autotune_section  # noqa: E402
 from benchmarks.sections.cpu_best import cpu_best_section  # noqa: E402
 from benchmarks.sections.dense import dense_section  # noqa: E402
@@ -140,6 +144,8 @@ def run_sections(args, device, dtype, save) -> list[dict]:
         rows += cpu_autotune_section(args)
     if "abswin" in sections:
         rows += abswin_section(args, device)
+    if "batch" in sections:
+        rows += batch_section(args)
     return rows
 
 

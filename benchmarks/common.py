@@ -49,11 +49,12 @@ class Target:
     compared: str  # what the ratio is of
     threshold: float | None
     at_least: bool = True  # the ratio must reach the threshold (else stay at or under it)
+    unit: str = "x"  # how the threshold reads ("x" for a ratio, " MB", " s" for amounts)
 
     def goal(self) -> str:
         if self.threshold is None:
             return ""
-        return f"{'>=' if self.at_least else '<='} {self.threshold}x"
+        return f"{'>=' if self.at_least else '<='} {self.threshold}{self.unit}"
 
     def status(self, ratio: float) -> str:
         if self.threshold is None:
@@ -362,6 +363,8 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sections = list(dict.fromkeys(row["section"] for row in rows if "table" not in row))
+    if not sections:  # (tables only: nothing to draw)
+        return
     figure, axes = plt.subplots(len(sections), 1, figsize=(9, 2.2 + 1.4 * len(sections) * 1.3), squeeze=False)
     for axis, section in zip(axes[:, 0], sections):
         section_rows = [r for r in rows if r["section"] == section]

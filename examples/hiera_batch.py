@@ -419,8 +419,7 @@ def run_ray(predictor: HieraPredictor, inputs: BatchInputs, output_dir, args) ->
     gpus = int(resources.get("GPU", 0))
     actors = args.ray_num_actors or gpus or max(1, int(resources.get("CPU", 1)))
     cpus = 0 if gpus else max(1, int(resources.get("CPU", 1)) // actors)
-    kwargs = {name: value for name, value in vars(predictor).items() if not name.startswith("_")}
-    kwargs["num_clips"], kwargs["num_crops"] = kwargs.pop("views")
+    kwargs = {**predictor.constructor_kwargs(), "device": None}  # (each actor picks its own)
     start = time.perf_counter()
     rows = inputs.ray_dataset(done).map_batches(
         type(predictor),  # (a subclass too; every actor builds its own from the same arguments)

@@ -105,6 +105,12 @@ class HieraPredictor:
         self.views, self.device = (num_clips, num_crops), device
         self._model = self._config = self._processor = None
 
+    def constructor_kwargs(self) -> dict:
+        """The arguments that build this predictor again (Ray builds each actor's from them)."""
+        return dict(model_name_or_path=self.model_name_or_path, outputs=self.outputs, input_column=self.input_column,
+                    top_k=self.top_k, stage_maps=self.stage_maps, dtype=self.dtype, fast=self.fast,
+                    num_clips=self.views[0], num_crops=self.views[1], device=self.device)  # fmt: skip
+
     def __getstate__(self) -> dict:  # workers load their own model
         return {**self.__dict__, "_model": None, "_config": None, "_processor": None}
 
