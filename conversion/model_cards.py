@@ -62,6 +62,20 @@ def _official_card_text(checkpoint) -> dict:
     }
 
 
+def _card(source, repo_id: str, template: str, metadata: dict, **fields) -> ModelCard:
+    """A card from `template` with the Hub `metadata` (license, pipeline tag, tags, datasets) and the fields every
+    card has (title, architecture, parameters, usage)."""
+    return ModelCard.from_template(
+        ModelCardData(library_name="transformers", **metadata),
+        template_path=str(CARDS_DIR / template),
+        title=f"Hiera {source.name}",
+        architecture=source.architecture,
+        parameters=parameter_count(source),
+        usage=usage_snippet(source, repo_id),
+        **fields,
+    )
+
+
 def render_card(checkpoint, repo_id: str | None = None) -> ModelCard:
     """The card of a checkpoint, official or timm's."""
     repo_id = repo_id or f"{DEFAULT_HUB_ORG}/{checkpoint.repo_name}"
@@ -71,52 +85,28 @@ def render_card(checkpoint, repo_id: str | None = None) -> ModelCard:
     base_model = None
     if not checkpoint.pretraining:
         base_model = f"{repo_id.rsplit('/', 1)[0]}/{checkpoint.architecture}.{checkpoint.kind.split('_ft_')[0]}"
-    card_data = ModelCardData(
-        license="cc-by-nc-4.0",
-        library_name="transformers",
-        pipeline_tag=text.pop("pipeline_tag"),
-        tags=["vision", "hiera", "video" if checkpoint.is_video else "image"]
-        + (["mae"] if checkpoint.pretraining else []),
-        datasets=[text.pop("dataset")],
-        base_model=base_model,
+    tags = ["vision", "hiera", "video" if checkpoint.is_video else "image"] + (
+        ["mae"] if checkpoint.pretraining else []
     )
-    return ModelCard.from_template(
-        card_data,
-        template_path=str(CARDS_DIR / "template.md"),
-        title=f"Hiera {checkpoint.name}",
-        checkpoint=checkpoint.kind,
-        architecture=checkpoint.architecture,
-        parameters=parameter_count(checkpoint),
-        is_video=checkpoint.is_video,
-        usage=usage_snippet(checkpoint, repo_id),
-        **text,
-    )
+    metadata = {"license": "cc-by-nc-4.0", "pipeline_tag": text.pop("pipeline_tag"), "tags": tags,
+                "datasets": [text.pop("dataset")], "base_model": base_model}  # fmt: skip
+    return _card(checkpoint, repo_id, "template.md", metadata, checkpoint=checkpoint.kind,
+                 is_video=checkpoint.is_video, **text)  # fmt: skip
 
 
 def render_timm_card(checkpoint, repo_id: str) -> ModelCard:
     """The card of a timm checkpoint: where the weights came from, what they were trained on, their license as
     timm's `pretrained_cfg` gives it."""
-    card_data = ModelCardData(
-        license=checkpoint.license,
-        library_name="transformers",
-        pipeline_tag="image-classification" if checkpoint.num_classes else "image-feature-extraction",
-        tags=["vision", "hiera", "image", "timm"] + (["abswin"] if "abswin" in checkpoint.architecture else []),
-        datasets=list(checkpoint.datasets),
-    )
-    return ModelCard.from_template(
-        card_data,
-        template_path=str(CARDS_DIR / "timm_template.md"),
-        title=f"Hiera {checkpoint.name}",
-        description=checkpoint.description,
-        timm_id=checkpoint.name,
-        architecture=checkpoint.architecture,
-        parameters=parameter_count(checkpoint),
-        input_description=checkpoint.input_description,
-        training=checkpoint.training,
-        license_text=checkpoint.license_text,
-        abswin="abswin" in checkpoint.architecture,
-        usage=usage_snippet(checkpoint, repo_id),
-    )
+    abswin = "abswin" in checkpoint.architecture
+    metadata = {
+        "license": checkpoint.license,
+        "pipeline_tag": "image-classification" if checkpoint.num_classes else "image-feature-extraction",
+        "tags": ["vision", "hiera", "image", "timm"] + (["abswin"] if abswin else []),
+        "datasets": list(checkpoint.datasets),
+    }
+    return _card(checkpoint, repo_id, "timm_template.md", metadata, description=checkpoint.description,
+                 timm_id=checkpoint.name, input_description=checkpoint.input_description,
+                 training=checkpoint.training, license_text=checkpoint.license_text, abswin=abswin)  # fmt: skip
 
 
 def write_cards(checkpoints, directory: Path = CARDS_DIR) -> list[Path]:

@@ -127,6 +127,18 @@ def test_drop_path_only_in_training():
 # ---- heads and losses -----------------------------------------------------------------------------------------
 
 
+def training_losses(model, steps: int, learning_rate: float, pixels, **inputs) -> list[float]:
+    """The loss at each of `steps` AdamW steps on one fixed batch."""
+    optimizer, losses = torch.optim.AdamW(model.parameters(), lr=learning_rate), []
+    for _ in range(steps):
+        loss = model(pixels, **inputs).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
 @pytest.mark.parametrize(
     ("problem_type", "num_labels", "labels"),
     [
@@ -142,14 +154,7 @@ def test_each_kind_of_label_trains_the_classifier(problem_type, num_labels, labe
     torch.manual_seed(0)
     model = HieraForImageClassification(config).train()
     pixels = pixels_for(config) + torch.tensor([1.0, -1.0]).view(2, 1, 1, 1)  # two inputs it can tell apart
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(20):
-        loss = model(pixels, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = training_losses(model, 20, 1e-3, pixels, labels=labels)
     assert losses[-1] < 0.25 * losses[0], (problem_type, losses[::4])
 
 
@@ -349,14 +354,7 @@ def test_pretraining_lowers_the_loss_on_a_fixed_batch(video):
     model = HieraForPreTraining(config).train()
     pixels = pixels_for(config)
     noise = torch.rand(len(pixels), config.num_mask_units, generator=torch.Generator().manual_seed(0))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    losses = []
-    for _ in range(30):
-        loss = model(pixels, noise=noise).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = training_losses(model, 30, 2e-3, pixels, noise=noise)
     assert losses[-1] < 0.5 * losses[0], losses[::5]
 
 

@@ -7,15 +7,8 @@ import copy
 
 import torch
 
-from benchmarks.common import (
-    Peer,
-    builtin_from_ours,
-    make_config,
-    official_from_config,
-    preset_name,
-    timed_batches,
-    timm_from_official,
-)
+from benchmarks import common  # the peers' models: common.make_config, common.timm_from_official, ...
+from benchmarks.common import Peer, timed_batches
 from benchmarks.cpu_routes import compiled_peer
 from hiera_hf.parity import from_official
 
@@ -27,8 +20,8 @@ def cpu_autotune_section(args) -> list[dict]:
     shape) is most of the section's time; the official model (the slowest compiled peer of `cpu-best`) is left out."""
     from hiera_hf import fast_model
 
-    config = make_config(args.arch, False, False, args.quick)
-    name, official = preset_name(args.arch, False), official_from_config(config)
+    config = common.make_config(args.arch, False, False, args.quick)
+    name, official = common.preset_name(args.arch, False), common.official_from_config(config)
     ours = from_official(official, config)
     to_bf16 = lambda m, x: m(x.to(torch.bfloat16))  # noqa: E731
     peers = [
@@ -40,7 +33,10 @@ def cpu_autotune_section(args) -> list[dict]:
             run=to_bf16,
         ),
     ]
-    bases = {"transformers built-in": builtin_from_ours(ours), "timm": timm_from_official(args.arch, config, official)}
+    bases = {
+        "transformers built-in": common.builtin_from_ours(ours),
+        "timm": common.timm_from_official(args.arch, config, official),
+    }
     for peer_name, base in bases.items():
         bf16 = base.eval().to(torch.bfloat16)
         for label, max_autotune in (("compiled bf16 weights", False), ("compiled bf16 weights, max-autotune", True)):

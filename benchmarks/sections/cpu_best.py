@@ -10,17 +10,8 @@ import statistics
 
 import torch
 
-from benchmarks.common import (
-    DTYPES,
-    Peer,
-    builtin_from_ours,
-    make_config,
-    official_from_config,
-    preset_name,
-    timed_batches,
-    timm_from_official,
-    vit_base,
-)
+from benchmarks import common  # the peers' models: common.make_config, common.timm_from_official, ...
+from benchmarks.common import DTYPES, Peer, timed_batches
 from benchmarks.cpu_routes import (
     ONNX_RUNTIME_INT8,
     PT2E_INT8,
@@ -43,8 +34,8 @@ GEMM_KERNELS = ("linear", "addmm", "mm", "bmm", "matmul", "qlinear", "gemm")
 def cpu_best_section(args, video: bool) -> list[dict]:
     """`cpu_best_peers` at batch --batch-size and 1 (video: 1), interleaved in this process; then the profile of our
     fastest mode: the share of its time in the matrix multiplications (the GEMMs every implementation runs alike)."""
-    config = make_config(args.arch, video, False, args.quick)
-    name = preset_name(args.arch, video)
+    config = common.make_config(args.arch, video, False, args.quick)
+    name = common.preset_name(args.arch, video)
     peers = cpu_best_peers(args, video)
 
     def add_gemm_share(rows, make_call):
@@ -66,15 +57,15 @@ def cpu_best_peers(args, video: bool) -> list[Peer]:
     and the int8 and OpenVINO routes of `int8_peers` (video: OpenVINO's only)."""
     from hiera_hf.inference import cpu_has_native_bf16
 
-    config = make_config(args.arch, video, False, args.quick)
-    official = official_from_config(config)
+    config = common.make_config(args.arch, video, False, args.quick)
+    official = common.official_from_config(config)
     ours = from_official(official, config)
     official.head.train()  # its head adds a softmax in eval mode; compare like for like
     bases = {"hiera_hf": ours, "official hiera": official}
     if not video:
-        bases["timm"] = timm_from_official(args.arch, config, official).eval()
-        bases["transformers built-in"] = builtin_from_ours(ours).eval()
-        bases["ViT-B/16 (transformers, SDPA)"] = vit_base(args.quick)
+        bases["timm"] = common.timm_from_official(args.arch, config, official).eval()
+        bases["transformers built-in"] = common.builtin_from_ours(ours).eval()
+        bases["ViT-B/16 (transformers, SDPA)"] = common.vit_base(args.quick)
     native_bf16 = cpu_has_native_bf16()
     peers = [peer for name, base in bases.items() for peer in mode_peers(args, name, base, video, native_bf16)]
     if not args.no_compile:

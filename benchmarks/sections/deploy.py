@@ -8,15 +8,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import (
-    Peer,
-    builtin_from_ours,
-    make_config,
-    official_from_config,
-    preset_name,
-    timed_batches,
-    timm_from_official,
-)
+from benchmarks import common  # the peers' models: common.make_config, common.timm_from_official, ...
+from benchmarks.common import Peer, timed_batches
 from hiera_hf.parity import from_official
 
 
@@ -28,14 +21,14 @@ def deploy_section(args, video: bool) -> list[dict]:
 
     from hiera_hf.export import export_onnx, onnx_session, quantize
 
-    config = make_config(args.arch, video, False, args.quick)
-    name, official = preset_name(args.arch, video), official_from_config(config)
+    config = common.make_config(args.arch, video, False, args.quick)
+    name, official = common.preset_name(args.arch, video), common.official_from_config(config)
     ours = from_official(official, config)
     peers = [Peer("hiera_hf PyTorch (SDPA)", ours, ours=True), Peer("official hiera", official.eval())]
     official.head.train()  # its head adds a softmax in eval mode; compare like for like
     if not video:
-        peers.append(Peer("timm", timm_from_official(args.arch, config, official).eval()))
-        peers.append(Peer("transformers built-in", builtin_from_ours(ours).eval()))
+        peers.append(Peer("timm", common.timm_from_official(args.arch, config, official).eval()))
+        peers.append(Peer("transformers built-in", common.builtin_from_ours(ours).eval()))
     frames = (config.num_frames,) if video else ()
     example = torch.randn(2, *frames, 3, *config.image_size)
     program = export_onnx(ours, example, "classification").program

@@ -6,21 +6,14 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.common import (
-    Peer,
-    builtin_from_ours,
-    make_config,
-    official_from_config,
-    preset_name,
-    timed_batches,
-    timm_from_official,
-)
+from benchmarks import common  # the peers' models: common.make_config, common.timm_from_official, ...
+from benchmarks.common import Peer, timed_batches
 from hiera_hf.parity import from_official
 
 
 def inference_section(args, device, dtype, video: bool) -> list[dict]:
-    config = make_config(args.arch, video, False, args.quick)
-    name, official = preset_name(args.arch, video), official_from_config(config)
+    config = common.make_config(args.arch, video, False, args.quick)
+    name, official = common.preset_name(args.arch, video), common.official_from_config(config)
     ours = from_official(official, config)
     ours_eager = from_official(official, config, attn_implementation="eager")
     peers = [
@@ -29,8 +22,8 @@ def inference_section(args, device, dtype, video: bool) -> list[dict]:
         Peer("official hiera", official),
     ]
     if not video:
-        peers.append(Peer("timm", timm_from_official(args.arch, config, official)))
-        peers.append(Peer("transformers built-in", builtin_from_ours(ours)))
+        peers.append(Peer("timm", common.timm_from_official(args.arch, config, official)))
+        peers.append(Peer("transformers built-in", common.builtin_from_ours(ours)))
     if not args.no_compile:
         peers.insert(1, Peer("hiera_hf (SDPA) + torch.compile", torch.compile(ours), ours=True))
     for peer in peers:
