@@ -19,6 +19,7 @@ from hiera_examples import load_script  # noqa: E402
 
 from hiera_hf import visualization as viz  # noqa: E402
 from hiera_hf.atomic import atomic_folder  # noqa: E402
+from hiera_hf.modeling_hiera import load_saved  # noqa: E402
 
 DIGIT = Path("data/digits/validation/3/1004.png")  # relative to demo_output/
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.model is None:
         args.model, args.mae = app.demo_models()
         args.input = app.DEMO_OUTPUT / DIGIT
-    classifier, mae = viz.load_model(str(args.model)), viz.load_model(str(args.mae))
+    classifier, mae = load_saved(str(args.model)), load_saved(str(args.mae))
     digit = Path(args.input)
 
     with atomic_folder(args.output_dir, overwrite=True) as staging:
