@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+# No test reaches the Hub (CI has no network to it): a name that is not a local folder fails at once instead of
+# after huggingface_hub's retries (23 s a file). Set before Transformers is imported; subprocesses inherit it.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 

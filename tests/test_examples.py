@@ -210,22 +210,27 @@ def test_mae_learns_from_the_image_and_fine_tunes_from_its_encoder(demo_data, tm
     assert config["mask_ratio"] == 0.6 and config["num_query_pool"] == 2
 
     # Held-out digits, fixed masks: the reconstruction uses the visible patches of *this* image. Fed another
-    # image's visible patches (same masks, same targets), the same model does clearly worse.
+    # image's visible patches (same masks, same targets), the same model does worse on most images. A sign test:
+    # blind to its input, it would win on half of the 355 images (+- 0.027); 3.5 of those above (p < 0.0003).
     from PIL import Image
 
     from hiera_hf import HieraForPreTraining, HieraImageProcessor
 
     mae = HieraForPreTraining.from_pretrained(mae_out).eval()
-    files = sorted((demo_data / "digits/validation").glob("*/*.png"))[::3][:96]
+    files = sorted((demo_data / "digits/validation").glob("*/*.png"))
     pixels = HieraImageProcessor.from_pretrained(mae_out)([Image.open(f) for f in files], return_tensors="pt")
     pixels = pixels.pixel_values
     noise = torch.rand(len(files), mae.config.num_mask_units, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        own = mae(pixels, noise=noise).loss
-        shift = mae.hiera.embeddings.register_forward_pre_hook(lambda module, args: (args[0].roll(1, 0), *args[1:]))
-        other = mae(pixels, noise=noise).loss
-        shift.remove()
-    assert own < 0.96 * other, (float(own), float(other))  # measured: 0.635 vs 0.680
+
+    def loss(image, fed):  # the MAE loss on `image`'s hidden patches, the encoder fed `fed`
+        hook = mae.hiera.embeddings.register_forward_pre_hook(lambda module, args: (pixels[fed : fed + 1], *args[1:]))
+        with torch.no_grad():
+            value = float(mae(pixels[image : image + 1], noise=noise[image : image + 1]).loss)
+        hook.remove()
+        return value
+
+    wins = [loss(i, i) < loss(i, (i - 1) % len(files)) for i in range(len(files))]
+    assert sum(wins) / len(wins) > 0.5 + 3.5 * 0.5 / len(wins) ** 0.5, (sum(wins), len(wins))  # measured: 233
 
     # Fine-tuning from the MAE folder starts from its encoder, with a pooling at every stage transition.
     from hiera_hf import HieraForImageClassification

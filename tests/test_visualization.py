@@ -341,12 +341,24 @@ def test_processor_comes_from_the_model_folder_or_hub_id(tmp_path, monkeypatch):
     assert viz.default_processor(fresh).crop_size == {"height": 64, "width": 64}
 
     asked = []
+    import transformers.utils
+
     from hiera_hf import HieraImageProcessor
+
+    hub = tmp_path / "hub"  # what the Hub repo holds (the test has no network)
+    hub.mkdir()
+    (hub / "preprocessor_config.json").write_text("{}")
+
+    def cached_file(name, file, **kwargs):
+        if name != "facebook/hiera-demo" or not (hub / file).is_file():
+            raise OSError(f"{name} has no {file}")
+        return str(hub / file)
 
     def from_hub(name):
         asked.append(name)
         return "the Hub's processor"
 
+    monkeypatch.setattr(transformers.utils, "cached_file", cached_file)
     monkeypatch.setattr(HieraImageProcessor, "from_pretrained", from_hub)
     fresh.name_or_path = "facebook/hiera-demo"
     assert viz.default_processor(fresh) == "the Hub's processor" and asked == ["facebook/hiera-demo"]

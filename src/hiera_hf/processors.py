@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from .checkpoint_layouts import layout_of
+from .configuration_hiera import PRESETS
 from .image_processing_hiera import HieraImageProcessor, timm_processor_kwargs
 from .video_processing_hiera import HieraVideoProcessor
 
@@ -35,6 +36,8 @@ def processor_for(config, name_or_path: str | None):
     the default one sized for `config` (`processor_sizes`)."""
     make = HieraVideoProcessor if config.is_video else HieraImageProcessor
     file = "video_preprocessor_config.json" if config.is_video else "preprocessor_config.json"
+    if name_or_path in PRESETS:  # a preset names an architecture, not a folder (even where one has its name)
+        name_or_path = None
     if name_or_path and _saved_file(name_or_path, file):
         return make.from_pretrained(name_or_path)
     saved_config = _saved_file(name_or_path, "config.json") if name_or_path else None
