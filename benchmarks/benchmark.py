@@ -30,7 +30,10 @@ it; not in the default set), `abswin` (timm's absolute-window Hiera-S 256, `Hier
 and bf16, at --batch-size and 1: each abswin / plain time against the target, within 2%; not in the default set),
 `batch` (batch inference on its two engines, each case a fresh process on a local Ray cluster: peak memory of
 extracting stage maps at N and 20N images, Ray's 2 actors against one process, a killed actor, a killed driver
-resumed; not in the default set).
+resumed; not in the default set), `scale` (the training scripts at scale, each case a fresh process: launch to
+the end of the first step on a folder of N and 20N images and on 16 and 256 shards of the same size, training
+throughput from shards against a folder, the video script's peak memory on a Video column of N and 4N videos; not
+in the default set).
 Results: a markdown table and a PNG plot in `--output-dir` (default `benchmarks/results/`).
 
 The code: `benchmarks/common.py` (peers, timing, report), `benchmarks/sections/` (a module per section),
@@ -65,6 +68,7 @@ from benchmarks.sections.deploy import deploy_section  # noqa: E402
 from benchmarks.sections.gpu import gpu_section  # noqa: E402
 from benchmarks.sections.inference import inference_section  # noqa: E402
 from benchmarks.sections.mae import mae_section  # noqa: E402
+from benchmarks.sections.scale import scale_section  # noqa: E402
 from benchmarks.sections.training import training_section  # noqa: E402
 from benchmarks.sections.video_input import video_input_section  # noqa: E402
 
@@ -146,6 +150,8 @@ def run_sections(args, device, dtype, save) -> list[dict]:
         rows += abswin_section(args, device)
     if "batch" in sections:
         rows += batch_section(args)
+    if "scale" in sections:
+        rows += scale_section(args)
     return rows
 
 

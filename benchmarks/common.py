@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -257,6 +258,35 @@ def memory_in_subprocess(args, name: str) -> dict:
 
 
 # ---- report -------------------------------------------------------------------------------------------------
+
+
+# ---- the example scripts, each case a fresh process ----------------------------------------------------------------
+def write_images(folder: Path, count: int) -> Path:
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for index in range(count):
+        label = int(digits.target[index % len(digits.target)])
+        pixels = (digits.images[index % len(digits.images)] / 16 * 255).astype(np.uint8)
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).resize((64, 64)).rotate(index % 7).convert("RGB").save(
+            folder / str(label) / f"{index}.png"
+        )
+    return folder
+
+
+PEAK = "import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # noqa: E501
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """(seconds, its own peak resident MB) of a script's command line, in a fresh process."""
+    start = time.perf_counter()
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "examples"), str(REPO_ROOT / "src")])}
+    result = subprocess.run([sys.executable, "-c", PEAK, *command[1:]], check=True, env=environment,
+                            capture_output=True, text=True)  # fmt: skip
+    return time.perf_counter() - start, int(result.stdout.split("peak")[-1]) / 1024
 
 
 def environment(args, device) -> dict:

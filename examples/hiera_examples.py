@@ -11,18 +11,22 @@ import functools
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from hiera_training_data import DataLoaderState, UnreadableSamples, image_folder, sample_name
 from transformers import HfArgumentParser, Trainer, TrainerCallback
 
 from hiera_hf.training import layerwise_lr_groups
-from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS, clip_indices, decode_video, probe_video
+from hiera_hf.video_processing_hiera import VIDEO_EXTENSIONS, clip_indices, decode_video
+
+logger = logging.getLogger(__name__)
+
 
 # ---- scripts and arguments ---------------------------------------------------------------------------------------
 
@@ -90,12 +94,39 @@ class HieraTrainer(Trainer):
     it touches every training batch and no evaluation batch, whatever the DataLoader workers or `model.training`.
     """
 
-    def __init__(self, *args, layer_decay: float | None = None, batch_augmentation=None, **kwargs):
+    def __init__(self, *args, layer_decay: float | None = None, batch_augmentation=None, unreadable=None,
+                 epoch_listeners=(), **kwargs):  # fmt: skip
         kwargs.setdefault("data_collator", collate)
         super().__init__(*args, **kwargs)
         self.layer_decay = layer_decay
         self.batch_augmentation = batch_augmentation
-        self.add_callback(EpochToDatasets())
+        self.unreadable = unreadable or UnreadableSamples()
+        self.add_callback(EpochToDatasets(epoch_listeners))
+        self.dataloader_state = None
+        if isinstance(self.train_dataset, datasets_iterable()):
+            # A stream resumes from the DataLoader's saved state (not by replaying batches), each rank on its own
+            # shards (Accelerate shards a `datasets` IterableDataset by rank when it does not dispatch batches).
+            self.args.ignore_data_skip = True
+            self.accelerator.dataloader_config.use_stateful_dataloader = True
+            self.accelerator.dataloader_config.dispatch_batches = False
+            self.dataloader_state = DataLoaderState()
+            self.add_callback(self.dataloader_state)
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        if self.dataloader_state is not None:
+            self.dataloader_state.resume_from = (
+                resume_from_checkpoint if isinstance(resume_from_checkpoint, str) else None
+            )
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _counted(self, inputs):
+        """The batch without the unreadable samples' report, which `UnreadableSamples` takes (it may stop the run)."""
+        inputs = dict(inputs)
+        self.unreadable.add(inputs.pop("num_read", 0), inputs.pop("unreadable", []))
+        return inputs
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        return super().prediction_step(model, self._counted(inputs), prediction_loss_only, ignore_keys=ignore_keys)
 
     def create_optimizer(self, model=None):
         if self.layer_decay is None or self.optimizer is not None:
@@ -107,6 +138,7 @@ class HieraTrainer(Trainer):
         return self.optimizer
 
     def training_step(self, model, inputs, num_items_in_batch=None):
+        inputs = self._counted(inputs)
         if self.batch_augmentation is not None:
             inputs = dict(inputs)
             inputs["pixel_values"], inputs["labels"] = self.batch_augmentation(
@@ -116,23 +148,41 @@ class HieraTrainer(Trainer):
 
 
 class EpochToDatasets(TrainerCallback):
-    """Tell the training dataset the epoch before its workers start (accelerate skips this under DDP)."""
+    """Tell the training dataset (and `listeners`: a stream's transform) the epoch before its workers start
+    (accelerate skips this under DDP)."""
+
+    def __init__(self, listeners=()):
+        self.listeners = list(listeners)
 
     def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
         dataset = getattr(train_dataloader, "dataset", None)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(int(state.epoch or 0))
+        for listener in [dataset, *self.listeners]:
+            if hasattr(listener, "set_epoch"):
+                listener.set_epoch(int(state.epoch or 0))
+
+
+def datasets_iterable():
+    from datasets import IterableDataset
+
+    return IterableDataset
 
 
 def train_and_evaluate(trainer, training_args, hub_task: str, finetuned_from=None, extra_eval_metrics=None) -> dict:
     """Train (resuming if asked), save model, processor, metrics and state; evaluate; push to the Hub if asked (its
     card tagged with `hub_task` and `finetuned_from`). Returns all metrics.
 
-    `extra_eval_metrics()`, if given, adds metrics to the evaluation (computed on the main process only).
+    `extra_eval_metrics()`, if given, adds metrics to the evaluation (called on every rank).
     """
     metrics = {}
     if training_args.do_train:
-        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        try:
+            result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        except ValueError:
+            rank = trainer.args.process_index  # (this rank's list: the others may not have stopped)
+            names = json.dumps({"read": trainer.unreadable.read, "names": trainer.unreadable.names}, indent=2)
+            Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
+            Path(training_args.output_dir, f"unreadable-rank{rank}.json").write_text(names + "\n")
+            raise
         trainer.save_model()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
@@ -140,11 +190,17 @@ def train_and_evaluate(trainer, training_args, hub_task: str, finetuned_from=Non
         metrics.update(result.metrics)
     if training_args.do_eval and trainer.eval_dataset is not None:
         eval_metrics = trainer.evaluate()
-        if extra_eval_metrics is not None and trainer.is_world_process_zero():
+        if extra_eval_metrics is not None:  # (every rank: the metrics may share the work out and gather it)
             eval_metrics.update(extra_eval_metrics())
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
+    report = trainer.unreadable.write(training_args.output_dir, trainer.accelerator)
+    if report["unreadable"]:
+        logger.warning(
+            f"{report['unreadable']} unreadable samples skipped (named in unreadable.json): {report['names'][:10]}"
+        )
+    metrics["unreadable_samples"] = report["unreadable"]
     if training_args.push_to_hub:
         trainer.push_to_hub(finetuned_from=finetuned_from, tasks=hub_task)
     return metrics
@@ -211,16 +267,39 @@ class SeededDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**62)))
-            return self.transform(self.dataset[index], rng)
+            try:  # (reading the row decodes it: a broken file is named and left out, not fatal)
+                return self.transform(self.dataset[index], rng)
+            except Exception as error:
+                return {"unreadable": f"{self.describe(index)}: {type(error).__name__}: {error}"}
+
+    def describe(self, index: int) -> str:
+        """The sample's file (its row read without decoding), for the unreadable list."""
+        from datasets import Dataset
+
+        try:
+            row = (
+                self.dataset.with_format("arrow")[index].to_pylist()[0]
+                if isinstance(self.dataset, Dataset)
+                else self.dataset[index]
+            )
+            return sample_name(row)
+        except Exception:
+            return f"row {index}"
 
 
 def collate(examples: list[dict]) -> dict:
-    """Stacked `pixel_values`, and `labels`: class ids, or stacked tensors (segmentation masks)."""
-    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples])}
-    if "labels" in examples[0]:
-        labels = [e["labels"] for e in examples]
+    """Stacked `pixel_values`, and `labels`: class ids, or stacked tensors (segmentation masks). Unreadable samples
+    (`{"unreadable": name}`, see `hiera_training_data.tolerant`) are left out and reported: `unreadable` (their
+    names) and `num_read`, which the Trainer takes out before the model sees the batch."""
+    unreadable = [e["unreadable"] for e in examples if "unreadable" in e]
+    readable = [e for e in examples if "unreadable" not in e]
+    if not readable:
+        raise ValueError(f"Every sample of a batch is unreadable: {unreadable}")
+    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in readable])}
+    if "labels" in readable[0]:
+        labels = [e["labels"] for e in readable]
         batch["labels"] = torch.stack(labels) if isinstance(labels[0], torch.Tensor) else torch.tensor(labels)
-    return batch
+    return {**batch, "unreadable": unreadable, "num_read": len(examples)}
 
 
 def load_image_splits(
@@ -232,32 +311,27 @@ def load_image_splits(
     image_column: str = "image",
     label_column: str | None = "label",
     seed: int = 0,
-    unreadable_files: str = "error",
 ):
-    """A `DatasetDict` with "train" and "validation": a `datasets` dataset (name or local path) or image folders.
-
-    Checked before any training starts: the folders exist, the image and label columns exist, every image decodes
-    (`unreadable_files`: "error" lists the ones that do not and stops, "skip" leaves them out).
-    """
+    """A `DatasetDict` with "train" and "validation" (none with `train_val_split=0` and no validation data): a
+    `datasets` dataset (name or local path) or image folders, listed by name. Nothing is decoded here: a file that
+    cannot be read is found, named and left out when a DataLoader worker reads it (`hiera_training_data`)."""
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
     if dataset_name is None and train_dir is None:
         raise ValueError("Give --dataset_name (a datasets id or local path) or --train_dir (an image folder).")
-    for name, folder in (("train_dir", train_dir), ("validation_dir", validation_dir)):
-        if folder is not None and not os.path.isdir(folder):
-            raise ValueError(f"--{name} {folder!r} is not a directory.")
     if dataset_name is not None and os.path.isdir(dataset_name) and _saved_to_disk(dataset_name):
         splits = load_from_disk(dataset_name)
-        if isinstance(splits, Dataset):
-            splits = DatasetDict(train=splits)
+        splits = DatasetDict(train=splits) if isinstance(splits, Dataset) else splits
     elif dataset_name is not None:
         splits = load_dataset(dataset_name, dataset_config_name)
     else:
-        files = {"train": os.path.join(train_dir, "**")}
+        from hiera_hf.image_processing_hiera import IMAGE_EXTENSIONS
+
+        splits = DatasetDict(train=image_folder(train_dir, IMAGE_EXTENSIONS))
         if validation_dir is not None:
-            files["validation"] = os.path.join(validation_dir, "**")
-        splits = load_dataset("imagefolder", data_files=files)
-    if "validation" not in splits:
+            classes = splits["train"].features["label"].names
+            splits["validation"] = image_folder(validation_dir, IMAGE_EXTENSIONS, classes)
+    if "validation" not in splits and train_val_split > 0:
         split = splits["train"].train_test_split(train_val_split, seed=seed)
         splits = DatasetDict(train=split["train"], validation=split["test"])
     columns = splits["train"].column_names
@@ -266,60 +340,7 @@ def load_image_splits(
             raise ValueError(
                 f"The dataset has no {role} column {column!r} (columns: {columns}); pass --{role}_column_name."
             )
-    return drop_unreadable_images(splits, image_column, unreadable_files)
-
-
-UNREADABLE_POLICIES = ("error", "skip")
-
-
-def unreadable_image(source) -> str | None:
-    """Why an image (a path, or the `{"bytes", "path"}` of a `datasets` Image column) cannot be decoded; None if it
-    can. JPEGs decode at 1/8 scale (`draft`): the whole file is still read, at a fraction of the cost."""
-    from PIL import Image
-
-    if isinstance(source, dict):
-        source = io.BytesIO(source["bytes"]) if source.get("bytes") else source["path"]
-    try:
-        with Image.open(source) as image:
-            image.draft(image.mode, (1, 1))
-            image.load()
-    except Exception as error:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
-        return f"{type(error).__name__}: {error}"
-    return None
-
-
-def readable_items(names: list[str], problems: list[str | None], what: str, policy: str) -> list[int]:
-    """The indices of `names` whose `problems` entry is None. With unreadable ones, `policy` "error" raises a
-    `ValueError` listing them (before any training step), "skip" warns with the count and leaves them out."""
-    if policy not in UNREADABLE_POLICIES:
-        raise ValueError(f"--unreadable_files must be one of {', '.join(UNREADABLE_POLICIES)}, got {policy!r}.")
-    bad = [f"{name} ({problem})" for name, problem in zip(names, problems) if problem is not None]
-    if bad and policy == "error":
-        listed = "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else "")
-        raise ValueError(
-            f"{len(bad)} of {len(names)} {what} cannot be read:\n  {listed}\nRemove or replace them, or pass "
-            "--unreadable_files skip to train without them."
-        )
-    if bad:
-        warnings.warn(f"Skipping {len(bad)} unreadable {what} of {len(names)}: {bad[:5]}", stacklevel=2)
-    return [index for index, problem in enumerate(problems) if problem is None]
-
-
-def drop_unreadable_images(splits, image_column: str, policy: str = "error"):
-    """Check every image of every split decodes (a progress bar per split) before training starts; see
-    `readable_items` for `policy`. Returns the splits (without the unreadable rows when skipping)."""
-    from datasets import DatasetDict
-    from datasets import Image as ImageFeature
-    from tqdm.auto import tqdm
-
-    checked = {}
-    for name, split in splits.items():
-        raw = split.cast_column(image_column, ImageFeature(decode=False))[image_column]
-        problems = [unreadable_image(item) for item in tqdm(raw, desc=f"checking {name} images", leave=False)]
-        names = [item.get("path") or f"row {index}" for index, item in enumerate(raw)]
-        keep = readable_items(names, problems, f"{name} images", policy)
-        checked[name] = split if len(keep) == len(split) else split.select(keep)
-    return DatasetDict(checked)
+    return splits
 
 
 def _saved_to_disk(folder: str) -> bool:
@@ -327,34 +348,21 @@ def _saved_to_disk(folder: str) -> bool:
     return any(os.path.isfile(os.path.join(folder, name)) for name in ("state.json", "dataset_dict.json"))
 
 
-def scan_video_folder(directory: str, unreadable: str = "error") -> tuple[list[tuple[str, str]], list[str]]:
-    """`(path, class name)` for every video under `directory/<class>/`, each checked to be readable before training
-    starts by reading its header and first frame only (`probe_video`); unreadable ones are refused or skipped by
-    `unreadable` (see `readable_items`). Returns the samples and the sorted classes."""
+def scan_video_folder(directory: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """`(path, class name)` for every video under `directory/<class>/`, listed by name (a video that cannot be read
+    is found, named and left out when a worker decodes it). Returns the samples and the sorted classes."""
     if directory is None or not os.path.isdir(directory):
         raise ValueError(f"Video folder {directory!r} is not a directory (expected <folder>/<class>/<video>).")
     classes = sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d)))
-    candidates = [
+    samples = [
         (os.path.join(directory, name, file), name)
         for name in classes
         for file in sorted(os.listdir(os.path.join(directory, name)))
         if file.lower().endswith(VIDEO_EXTENSIONS)
     ]
-    keep = readable_items(
-        [path for path, _ in candidates], [_probe(path) for path, _ in candidates], "videos", unreadable
-    )
-    samples = [candidates[index] for index in keep]
     if not samples:
-        raise ValueError(f"No readable videos ({', '.join(VIDEO_EXTENSIONS)}) under {directory!r}/<class>/.")
+        raise ValueError(f"No videos ({', '.join(VIDEO_EXTENSIONS)}) under {directory!r}/<class>/.")
     return samples, classes
-
-
-def _probe(source) -> str | None:
-    try:
-        probe_video(video_source(source))
-    except ValueError as error:
-        return str(error)
-    return None
 
 
 def video_source(item):
@@ -364,25 +372,41 @@ def video_source(item):
     return item
 
 
+class VideoRows:
+    """A `datasets` split's `(video, class name)` samples, one row read at a time (the videos, bytes or paths, stay
+    in the Arrow table: never a Python list of every video, copied into each DataLoader worker)."""
+
+    def __init__(self, split, video_column: str, label_column: str | None, classes: list[str]):
+        from datasets import Video
+
+        self.split = split.cast_column(video_column, Video(decode=False))
+        self.video_column, self.label_column, self.classes = video_column, label_column, classes
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple:
+        row = self.split[index]
+        return row[self.video_column], self.classes[row[self.label_column]] if self.label_column else None
+
+
 def load_video_splits(
     dataset_name: str | None,
     dataset_config_name: str | None,
     train_dir: str | None,
     validation_dir: str | None,
     video_column: str = "video",
-    label_column: str = "label",
-    unreadable: str = "error",
+    label_column: str | None = "label",
 ):
-    """`(train samples, validation samples, classes)`: `(video, class name)` pairs from `<dir>/<class>/<video>`
+    """`(train samples, validation samples, classes)`: `(video, class name)` samples from `<dir>/<class>/<video>`
     folders, or from a `datasets` dataset (a name, or a folder written by `save_to_disk`) with a `Video` column
     (read undecoded: our PyAV decoder takes its files; `datasets` would need torchcodec) and a `ClassLabel` column
-    (`label_column=None`: no labels, class None). Every video is probed first (header and first frame)."""
-    from datasets import Video, load_dataset, load_from_disk
+    (`label_column=None`: no labels, class None). Listed, not probed."""
+    from datasets import load_dataset, load_from_disk
 
     if dataset_name is None:
-        train, classes = scan_video_folder(train_dir, unreadable)
-        validation = scan_video_folder(validation_dir, unreadable)[0] if validation_dir else []
-        return train, validation, classes
+        train, classes = scan_video_folder(train_dir)
+        return train, scan_video_folder(validation_dir)[0] if validation_dir else [], classes
     splits = (
         load_from_disk(dataset_name)
         if _saved_to_disk(dataset_name)
@@ -395,37 +419,33 @@ def load_video_splits(
     if label_column is not None and not hasattr(first.features[label_column], "names"):
         raise ValueError(f"The label column {label_column!r} is not a ClassLabel: {first.features[label_column]}.")
     classes = list(first.features[label_column].names) if label_column is not None else []
-    samples = {}
-    for name in ("train", "validation"):
-        if name not in splits:
-            samples[name] = []
-            continue
-        split = splits[name].cast_column(video_column, Video(decode=False))
-        labels = [classes[label] for label in split[label_column]] if label_column else [None] * len(split)
-        rows = list(zip(split[video_column], labels))
-        names = [video.get("path") or f"{name} row {i}" for i, (video, _) in enumerate(rows)]
-        keep = readable_items(names, [_probe(video) for video, _ in rows], f"{name} videos", unreadable)
-        samples[name] = [rows[index] for index in keep]
-    return samples["train"], samples["validation"], classes
+    rows = {name: VideoRows(splits[name], video_column, label_column, classes) if name in splits else []
+            for name in ("train", "validation")}  # fmt: skip
+    return rows["train"], rows["validation"], classes
+
+
+def video_clip(processor, video, rng: np.random.Generator, train: bool) -> torch.Tensor:
+    """One clip's pixels: a random window in training (drawn from `rng`), the centered one for evaluation; only the
+    window's frames are decoded."""
+    num_frames, rate = processor.num_frames, processor.frame_sampling_rate
+
+    def indices(metadata):
+        if not train:
+            return clip_indices(metadata.total_num_frames, num_frames, rate)
+        window = (num_frames - 1) * rate + 1  # random temporal jitter: any window start
+        start = int(rng.integers(0, max(metadata.total_num_frames - window, 0) + 1))
+        return np.minimum(start + rate * np.arange(num_frames), metadata.total_num_frames - 1)
+
+    frames = decode_video(video_source(video), indices)[0]
+    return processor(frames, do_sample_frames=False, return_tensors="pt").pixel_values[0]
 
 
 def video_clip_dataset(samples, processor, label2id: dict[str, int] | None, train: bool, seed: int = 0):
-    """Clips from `(video, class)` samples: a random window in training (drawn from `(seed, epoch, index)`), the
-    centered one for evaluation; only the window's frames are decoded."""
-    num_frames, rate = processor.num_frames, processor.frame_sampling_rate
+    """Clips (`video_clip`) from `(video, class)` samples, drawn from `(seed, epoch, index)`."""
 
     def clip(sample, rng: np.random.Generator) -> dict:
         video, name = sample
-
-        def indices(metadata):
-            if not train:
-                return clip_indices(metadata.total_num_frames, num_frames, rate)
-            window = (num_frames - 1) * rate + 1  # random temporal jitter: any window start
-            start = int(rng.integers(0, max(metadata.total_num_frames - window, 0) + 1))
-            return np.minimum(start + rate * np.arange(num_frames), metadata.total_num_frames - 1)
-
-        frames = decode_video(video_source(video), indices)[0]
-        pixel_values = processor(frames, do_sample_frames=False, return_tensors="pt").pixel_values[0]
+        pixel_values = video_clip(processor, video, rng, train)
         return {"pixel_values": pixel_values} | ({"labels": label2id[name]} if label2id is not None else {})
 
     return SeededDataset(samples, clip, seed)

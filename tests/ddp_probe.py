@@ -19,10 +19,19 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-# The scripts' shared module, registered under its name before the script imports it: they then share one module.
-_spec = importlib.util.spec_from_file_location("hiera_examples", EXAMPLES / "hiera_examples.py")
-hiera_examples = sys.modules["hiera_examples"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(hiera_examples)
+
+
+def shared_module(name: str):
+    """One of the scripts' shared modules, registered under its name before the script imports it: they then share
+    one module."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hiera_training_data = shared_module("hiera_training_data")  # (hiera_examples imports it)
+hiera_examples = shared_module("hiera_examples")
 
 records = Path(os.environ["PROBE_DIR"])
 rank = int(os.environ.get("RANK", "0"))
@@ -55,8 +64,18 @@ def recording_train(self, *args, **kwargs):
     return result
 
 
+def recording_stream_call(self, example):
+    """A stream's samples are read in DataLoader workers: each appends the keys it reads to a file of its own."""
+    with open(records / f"stream-rank{rank}-pid{os.getpid()}.txt", "a") as file:
+        file.write(f"{self.epoch}\t{sample_name(example)}\n")
+    return original_stream_call(self, example)
+
+
 hiera_examples.SeededDataset.__getitem__ = recording_getitem
 hiera_examples.HieraTrainer.train = recording_train
+records.mkdir(parents=True, exist_ok=True)
+sample_name, original_stream_call = hiera_training_data.sample_name, hiera_training_data.StreamTransform.__call__
+hiera_training_data.StreamTransform.__call__ = recording_stream_call
 
 script = Path(sys.argv[1])
 spec = importlib.util.spec_from_file_location(script.stem, script)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -365,7 +366,7 @@ def test_resume_after_kill_ends_like_an_uninterrupted_run(demo_data, tmp_path):
     assert not torch.equal(start["classifier.weight"], expected["classifier.weight"])  # 16 more steps did train
 
 
-def test_multi_clip_evaluation_averages_the_right_windows(tmp_path):
+def test_multi_clip_evaluation_averages_the_right_windows(tmp_path, monkeypatch):
     """`--eval_num_clips 3` against a computation by hand, on 32-frame videos whose three windows really differ."""
     import numpy as np
     from helpers import write_video
@@ -403,9 +404,23 @@ def test_multi_clip_evaluation_averages_the_right_windows(tmp_path):
         with torch.no_grad():
             expected.append(model(views).logits.mean(0))
     torch.testing.assert_close(torch.from_numpy(logits), torch.stack(expected), atol=1e-5, rtol=0)
-    metrics = video_script.multi_clip_accuracy(model, processor, samples, {"left": 0, "up": 1}, 3, 2)
+    from accelerate import PartialState
+
+    metrics = video_script.multi_clip_accuracy(PartialState(), model, processor, samples, {"left": 0, "up": 1}, 3, 2)
     hand = float((torch.stack(expected).argmax(-1) == torch.tensor([0, 0, 1, 1])).float().mean())
     assert metrics == {"eval_3clip_top1_accuracy": hand}
+
+    # Shared over 2 ranks (each its every-other video, then gathered): the numbers of one process.
+    ranks = [SimpleNamespace(process_index=r, num_processes=2) for r in (0, 1)]
+    shares = []
+    with monkeypatch.context() as patch:
+        patch.setattr(video_script, "gather_object", lambda rows: shares.append(rows) or rows)
+        for rank in ranks:
+            video_script.multi_clip_accuracy(rank, model, processor, samples, {"left": 0, "up": 1}, 3, 2)
+        patch.setattr(video_script, "gather_object", lambda rows: shares[1] + shares[0])  # rank 1's first
+        shared = video_script.multi_clip_accuracy(ranks[0], model, processor, samples, {"left": 0, "up": 1}, 3, 2)
+    assert [i for i, _, _ in shares[0]] == [0, 2] and [i for i, _, _ in shares[1]] == [1, 3]
+    assert shared == metrics
 
 
 def test_cpu_processes_get_use_cpu_and_fsdp_on_cpu_stops(monkeypatch, tmp_path):
@@ -466,66 +481,44 @@ def test_dataset_without_label_column(tmp_path):
         )
 
 
-def test_unreadable_video_is_skipped_with_warning(demo_data, tmp_path):
-    folder = tmp_path / "videos"
-    shutil.copytree(demo_data / "motion/validation", folder)
-    (folder / "left" / "broken.mp4").write_bytes(b"\x00" * 2048)
-    from hiera_examples import scan_video_folder
-
-    with pytest.warns(UserWarning, match="broken.mp4"):
-        samples, classes = scan_video_folder(str(folder), unreadable="skip")
-    assert classes == ["down", "left", "right", "up"]
-    assert len(samples) == 4 * 8 and not any("broken" in path for path, _ in samples)
+def _small_copy(source: Path, destination: Path, per_folder: int) -> None:
+    """The first `per_folder` files of each leaf folder of `source`: a training set one short epoch reads whole."""
+    for folder in sorted(p for p in source.rglob("*") if p.is_dir() and not any(c.is_dir() for c in p.iterdir())):
+        target = destination / folder.relative_to(source)
+        target.mkdir(parents=True)
+        for file in sorted(folder.iterdir())[:per_folder]:
+            shutil.copy(file, target / file.name)
 
 
-def _copy_with_a_broken_file(source: Path, destination: Path, broken: str) -> Path:
-    shutil.copytree(source, destination)
-    (destination / broken).write_bytes(os.urandom(2048))  # random bytes where an image was
-    return destination / broken
-
-
-@pytest.mark.parametrize("script", ["image", "mae", "segmentation", "video"])
-def test_a_broken_file_is_found_before_the_first_training_step(demo_data, tmp_path, monkeypatch, script):
-    """One unreadable file in the training folder: the script stops before any step with a message naming it, or
-    with `--unreadable_files skip` trains without it, saying how many it left out."""
-    import hiera_examples
-
+@pytest.mark.parametrize("script", ["mae", "segmentation", "video"])
+def test_a_broken_file_is_skipped_when_read_and_named(demo_data, tmp_path, script):
+    """One unreadable file in the training folder (the image script's case is in test_scale.py): nothing checks it
+    up front; the epoch that reads it skips it, and unreadable.json names it. `--unreadable_files error` stops at
+    it, naming it."""
+    data = tmp_path / "train"
     if script == "segmentation":
-        data = tmp_path / "shapes" / "train"
-        broken = _copy_with_a_broken_file(demo_data / "shapes/train", data, "images/" + sorted(
-            p.name for p in (demo_data / "shapes/train/images").iterdir())[5])  # fmt: skip
-        shutil.copy(demo_data / "shapes/labels.json", tmp_path / "shapes")
+        _small_copy(demo_data / "shapes/train", data, 6)
+        shutil.copy(demo_data / "shapes/labels.json", tmp_path)
+        broken = sorted((data / "images").iterdir())[2]
         path = SEGMENTATION_SCRIPT
         arguments = ["--config_overrides", SMALL_IMAGE, "--head_config_overrides", '{"hidden_size": 32}']
         arguments += ["--train_dir", str(data), "--crop_size", "64"]
     elif script == "video":
-        data = tmp_path / "motion"
-        broken = _copy_with_a_broken_file(demo_data / "motion/train", data, "left/000.mp4")
-        path = VIDEO_SCRIPT
-        arguments = ["--config_overrides", SMALL_VIDEO, "--train_dir", str(data), "--frame_sampling_rate", "2"]
+        _small_copy(demo_data / "motion/train", data, 2)
+        broken = data / "left" / sorted(p.name for p in (data / "left").iterdir())[0]
+        path, arguments = VIDEO_SCRIPT, ["--config_overrides", SMALL_VIDEO, "--frame_sampling_rate", "2"]
+        arguments += ["--train_dir", str(data)]
     else:
-        data = tmp_path / "digits" / "train"
-        broken = _copy_with_a_broken_file(demo_data / "digits/train", data, "3/" + sorted(
-            p.name for p in (demo_data / "digits/train/3").iterdir())[7])  # fmt: skip
-        shutil.copytree(demo_data / "digits/validation", tmp_path / "digits/validation")  # (same depth: labels)
-        path = IMAGE_SCRIPT if script == "image" else MAE_SCRIPT
-        arguments = ["--config_overrides", SMALL_IMAGE, "--train_dir", str(data)]
-        arguments += ["--validation_dir", str(tmp_path / "digits/validation")]
-    steps = []
-    original = hiera_examples.HieraTrainer.training_step
-    monkeypatch.setattr(
-        hiera_examples.HieraTrainer,
-        "training_step",
-        lambda self, *args, **kwargs: steps.append(1) or original(self, *args, **kwargs),
-    )
+        _small_copy(demo_data / "digits/train", data, 2)
+        broken = data / "3" / sorted(p.name for p in (data / "3").iterdir())[1]
+        path, arguments = MAE_SCRIPT, ["--config_overrides", SMALL_IMAGE, "--train_dir", str(data)]
+        arguments += ["--train_val_split", "0"]
+    broken.write_bytes(os.urandom(2048))  # random bytes where an image or a video was
     preset = "hiera_base_16x224" if script == "video" else "hiera_tiny_224"
-    arguments = ["--model_name_or_path", preset, *arguments, "--output_dir", str(tmp_path / "out")]
-    arguments += ["--do_train", "--max_steps", "2", "--per_device_train_batch_size", "4", *EXAMPLE_COMMON]
-    with pytest.raises(
-        ValueError, match=rf"(?s)1 of \d+ .* cannot be read:\n  .*{broken.name}.*--unreadable_files skip"
-    ):
-        load(path).main(arguments)
-    assert steps == [], "the broken file must be found before the first training step"
-    with pytest.warns(UserWarning, match=rf"Skipping 1 unreadable .*{broken.name}"):
-        load(path).main([*arguments, "--unreadable_files", "skip"])
-    assert len(steps) == 2  # trained without it
+    arguments = ["--model_name_or_path", preset, *arguments, "--do_train", "--num_train_epochs", "1"]
+    arguments += ["--per_device_train_batch_size", "4", *EXAMPLE_COMMON]
+    load(path).main([*arguments, "--output_dir", str(tmp_path / "out")])
+    report = json.loads((tmp_path / "out/unreadable.json").read_text())
+    assert report["unreadable"] == 1 and broken.name in report["names"][0], report
+    with pytest.raises(ValueError, match=rf"(?s)Unreadable sample.*{broken.name}.*--unreadable_files error"):
+        load(path).main([*arguments, "--output_dir", str(tmp_path / "stop"), "--unreadable_files", "error"])

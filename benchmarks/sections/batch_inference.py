@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import REPO_ROOT, Target, table_row
+from benchmarks.common import REPO_ROOT, Target, run_measured, table_row, write_images
 
 FEATURES = REPO_ROOT / "examples" / "feature-extraction" / "extract_features.py"
 TARGETS = {
@@ -43,21 +43,6 @@ TARGETS = {
 }
 
 
-def write_images(folder: Path, count: int) -> Path:
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    for index in range(count):
-        label = int(digits.target[index % len(digits.target)])
-        pixels = (digits.images[index % len(digits.images)] / 16 * 255).astype(np.uint8)
-        (folder / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).resize((64, 64)).rotate(index % 7).convert("RGB").save(
-            folder / str(label) / f"{index}.png"
-        )
-    return folder
-
-
 def small_model(folder: Path) -> Path:
     import torch
 
@@ -73,18 +58,6 @@ def small_model(folder: Path) -> Path:
 def extraction(model: Path, images: Path, output: Path, *extra: str) -> list[str]:
     return [sys.executable, str(FEATURES), "--model_name_or_path", str(model), "--data_dir", str(images),
             "--output_dir", str(output), "--batch_size", "32", "--rows_per_file", "256", *extra]  # fmt: skip
-
-
-PEAK = "import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # noqa: E501
-
-
-def run_measured(command: list[str]) -> tuple[float, float]:
-    """(seconds, its own peak resident MB) of a script's command line, in a fresh process."""
-    start = time.perf_counter()
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "examples"), str(REPO_ROOT / "src")])}
-    result = subprocess.run([sys.executable, "-c", PEAK, *command[1:]], check=True, env=environment,
-                            capture_output=True, text=True)  # fmt: skip
-    return time.perf_counter() - start, int(result.stdout.split("peak")[-1]) / 1024
 
 
 def rows_of(folder: Path, columns=("source", "embedding")) -> dict[str, list]:

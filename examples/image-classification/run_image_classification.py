@@ -43,6 +43,14 @@ from hiera_examples import (  # noqa: E402
     top_k_accuracy,
     train_and_evaluate,
 )
+from hiera_training_data import (  # noqa: E402
+    IMAGE_MEMBERS,
+    ScaleArguments,
+    UnreadableSamples,
+    open_image,
+    open_stream,
+    stream_splits,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +63,7 @@ class ImageModelArguments(ModelArguments):
 
 
 @dataclass
-class DataArguments:
+class DataArguments(ScaleArguments):
     dataset_name: str | None = field(default=None, metadata={"help": "A datasets id or local dataset path."})
     dataset_config_name: str | None = None
     train_dir: str | None = field(default=None, metadata={"help": "An image folder: <dir>/<class>/<image>."})
@@ -69,19 +77,10 @@ class DataArguments:
     rand_augment: bool = field(default=False, metadata={"help": "RandAugment (9, 0.5) on training images."})
     mixup: float = field(default=0.0, metadata={"help": "Mixup alpha (the paper uses 0.8); 0 disables."})
     cutmix: float = field(default=0.0, metadata={"help": "CutMix alpha (the paper uses 1.0); 0 disables."})
-    unreadable_files: str = field(
-        default="error",
-        metadata={"help": "error: stop before training, listing the files that cannot be read; skip: leave them out."},
-    )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_arguments(
-        (ImageModelArguments, DataArguments, TrainingArguments), argv
-    )
-    logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
-    set_seed(training_args.seed)
-
+def datasets_on_disk(data_args, training_args):
+    """The listed (not decoded) splits, their class names, and the rows each run reads."""
     splits = load_image_splits(
         data_args.dataset_name,
         data_args.dataset_config_name,
@@ -91,23 +90,22 @@ def main(argv: list[str] | None = None) -> dict:
         data_args.image_column_name,
         data_args.label_column_name,
         training_args.seed,
-        data_args.unreadable_files,
     )
     label_feature = splits["train"].features[data_args.label_column_name]
     if not hasattr(label_feature, "names"):
         raise ValueError(f"Label column {data_args.label_column_name!r} is not a ClassLabel: {label_feature}.")
-    labels = label_feature.names
-    id2label = dict(enumerate(labels))
-    model = from_preset_or_pretrained(
-        HieraForImageClassification,
-        model_args.model_name_or_path,
-        model_args.config_overrides,
-        id2label=id2label,
-        label2id={label: i for i, label in id2label.items()},
-    )
-    processor = processor_for(model.config, model_args.model_name_or_path)
-    crop = model.config.image_size
+    train_set, eval_set = splits["train"], splits.get("validation")
+    if data_args.max_train_samples:
+        train_set = train_set.shuffle(seed=training_args.seed).select(range(data_args.max_train_samples))
+    if data_args.max_eval_samples and eval_set is not None:
+        eval_set = eval_set.shuffle(seed=training_args.seed).select(range(data_args.max_eval_samples))
+    return train_set, eval_set, list(label_feature.names)
 
+
+def transforms_for(data_args, model, processor):
+    """The training transform (random resized crop, flip, RandAugment, normalisation) and the evaluation one (the
+    processor's), each from an RGB PIL image."""
+    crop = model.config.image_size
     train_transform = [transforms.RandomResizedCrop(tuple(crop), interpolation=transforms.InterpolationMode.BICUBIC)]
     if data_args.hflip_prob > 0:
         train_transform.append(transforms.RandomHorizontalFlip(data_args.hflip_prob))
@@ -115,43 +113,72 @@ def main(argv: list[str] | None = None) -> dict:
         train_transform.append(transforms.RandAugment(num_ops=2, magnitude=9))
     train_transform += [transforms.ToTensor(), transforms.Normalize(processor.image_mean, processor.image_std)]
     train_transform = transforms.Compose(train_transform)
-    image_column, label_column = data_args.image_column_name, data_args.label_column_name
+    return train_transform, lambda image: processor(image, return_tensors="pt").pixel_values[0]
 
-    def train_example(example, rng):
-        pixel_values = train_transform(example[image_column].convert("RGB"))
-        return {"pixel_values": pixel_values, "labels": example[label_column]}
 
-    def eval_example(example, rng):
-        pixel_values = processor(example[image_column], return_tensors="pt").pixel_values[0]
-        return {"pixel_values": pixel_values, "labels": example[label_column]}
+def main(argv: list[str] | None = None) -> dict:
+    model_args, data_args, training_args = parse_arguments(
+        (ImageModelArguments, DataArguments, TrainingArguments), argv
+    )
+    logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
+    set_seed(training_args.seed)
+    labels, listeners = None, []
+    if data_args.streamed:
+        train_stream = open_stream(data_args, "train", IMAGE_MEMBERS)
+        labels = train_stream[3]  # (the shards' classes.json, or the dataset's ClassLabel; else the model's labels)
+    else:
+        train_set, eval_set, labels = datasets_on_disk(data_args, training_args)
+    label_kwargs = {"id2label": dict(enumerate(labels)), "label2id": {name: i for i, name in enumerate(labels)}}
+    model = from_preset_or_pretrained(
+        HieraForImageClassification, model_args.model_name_or_path, model_args.config_overrides,
+        **(label_kwargs if labels else {}),
+    )  # fmt: skip
+    processor = processor_for(model.config, model_args.model_name_or_path)
+    train_transform, eval_transform = transforms_for(data_args, model, processor)
+    if data_args.streamed:
+        train_set, eval_set, _, listeners = stream_splits(
+            data_args, IMAGE_MEMBERS,
+            lambda sample, rng: {"pixel_values": train_transform(open_image(sample["media"])), "labels": sample["label"]},
+            lambda sample, rng: {"pixel_values": eval_transform(open_image(sample["media"])), "labels": sample["label"]},
+            training_args.seed, training_args.do_eval,
+        )  # fmt: skip
+    else:
+        image_column, label_column = data_args.image_column_name, data_args.label_column_name
 
-    train_set, eval_set = splits["train"], splits["validation"]
-    if data_args.max_train_samples:
-        train_set = train_set.shuffle(seed=training_args.seed).select(range(data_args.max_train_samples))
-    if data_args.max_eval_samples:
-        eval_set = eval_set.shuffle(seed=training_args.seed).select(range(data_args.max_eval_samples))
+        def train_example(row, rng):
+            return {"pixel_values": train_transform(row[image_column].convert("RGB")), "labels": row[label_column]}
 
-    mixing = []
-    if data_args.mixup > 0:
-        mixing.append(v2.MixUp(alpha=data_args.mixup, num_classes=len(labels)))
-    if data_args.cutmix > 0:
-        mixing.append(v2.CutMix(alpha=data_args.cutmix, num_classes=len(labels)))
-    mix = v2.RandomChoice(mixing) if mixing else None  # applied to training batches only (HieraTrainer)
+        def eval_example(row, rng):
+            return {"pixel_values": eval_transform(row[image_column]), "labels": row[label_column]}
 
+        train_set = SeededDataset(train_set, train_example, training_args.seed)
+        eval_set = eval_set and SeededDataset(eval_set, eval_example)
+    mix = batch_mixing(data_args, model.config.num_labels)
     training_args.remove_unused_columns = False
     trainer = HieraTrainer(
         model=model,
         args=training_args,
-        train_dataset=SeededDataset(train_set, train_example, training_args.seed) if training_args.do_train else None,
-        eval_dataset=SeededDataset(eval_set, eval_example) if training_args.do_eval else None,
+        train_dataset=train_set if training_args.do_train else None,
+        eval_dataset=eval_set if training_args.do_eval else None,
         processing_class=processor,
         compute_metrics=top_k_accuracy,
         compute_loss_func=soft_target_cross_entropy if mix is not None else None,
         layer_decay=model_args.layer_decay,
         batch_augmentation=mix,
+        unreadable=UnreadableSamples(data_args.unreadable_files, data_args.max_unreadable_fraction),
+        epoch_listeners=listeners,
     )
-
     return train_and_evaluate(trainer, training_args, "image-classification", model_args.model_name_or_path)
+
+
+def batch_mixing(data_args, num_labels: int):
+    """Mixup or CutMix of training batches (HieraTrainer applies them), or None."""
+    mixing = []
+    if data_args.mixup > 0:
+        mixing.append(v2.MixUp(alpha=data_args.mixup, num_classes=num_labels))
+    if data_args.cutmix > 0:
+        mixing.append(v2.CutMix(alpha=data_args.cutmix, num_classes=num_labels))
+    return v2.RandomChoice(mixing) if mixing else None
 
 
 if __name__ == "__main__":

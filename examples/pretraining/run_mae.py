@@ -34,7 +34,16 @@ from hiera_examples import (  # noqa: E402
     load_video_splits,
     parse_arguments,
     train_and_evaluate,
+    video_clip,
     video_clip_dataset,
+)
+from hiera_training_data import (  # noqa: E402
+    IMAGE_MEMBERS,
+    VIDEO_MEMBERS,
+    ScaleArguments,
+    UnreadableSamples,
+    open_image,
+    stream_splits,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,7 +55,7 @@ class MaeModelArguments(ModelArguments):
 
 
 @dataclass
-class DataArguments:
+class DataArguments(ScaleArguments):
     modality: str = field(default="image", metadata={"help": "image or video"})
     dataset_name: str | None = None
     train_dir: str | None = None
@@ -55,10 +64,63 @@ class DataArguments:
     video_column_name: str = "video"
     frame_sampling_rate: int = 4
     max_train_samples: int | None = None
-    unreadable_files: str = field(
-        default="error",
-        metadata={"help": "error: stop before training, listing the files that cannot be read; skip: leave them out."},
+    train_val_split: float = field(
+        default=0.15,
+        metadata={"help": "Of a folder without --validation_dir, held out for evaluation; 0: train on all."},
     )
+
+
+def image_transforms(model, processor):
+    """MAE's training augmentation (random resized crop, flip) and the evaluation transform, from PIL images."""
+    crop = tuple(model.config.image_size)
+    augment = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(crop, scale=(0.2, 1.0), interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(processor.image_mean, processor.image_std),
+        ]
+    )
+    return augment, lambda image: processor(image, return_tensors="pt").pixel_values[0]
+
+
+def mae_sets(data_args, training_args, model, processor):
+    """(train set, eval set or None, epoch listeners) of the images or videos: streamed, or listed on disk."""
+    video, seed = data_args.modality == "video", training_args.seed
+    augment, evaluate = image_transforms(model, processor) if not video else (None, None)
+    if data_args.streamed:
+
+        def train_example(sample, rng):
+            media = sample["media"]
+            return {"pixel_values": video_clip(processor, media, rng, True) if video else augment(open_image(media))}
+
+        def eval_example(sample, rng):
+            media = sample["media"]
+            return {"pixel_values": video_clip(processor, media, rng, False) if video else evaluate(open_image(media))}
+
+        media = VIDEO_MEMBERS if video else IMAGE_MEMBERS
+        train_set, eval_set, _, listeners = stream_splits(
+            data_args, media, train_example, eval_example, seed, training_args.do_eval
+        )
+        return train_set, eval_set, listeners
+    if video:
+        train, evaluation, _ = load_video_splits(data_args.dataset_name, None, data_args.train_dir,
+                                                 data_args.validation_dir, data_args.video_column_name, None)  # fmt: skip
+        return (video_clip_dataset(train, processor, None, train=True, seed=seed),
+                video_clip_dataset(evaluation, processor, None, train=False) if evaluation else None, [])  # fmt: skip
+    splits = load_image_splits(data_args.dataset_name, train_dir=data_args.train_dir,
+                               validation_dir=data_args.validation_dir, train_val_split=data_args.train_val_split,
+                               image_column=data_args.image_column_name, label_column=None, seed=seed)  # fmt: skip
+    column, train = data_args.image_column_name, splits["train"]
+    if data_args.max_train_samples:
+        train = train.select(range(min(data_args.max_train_samples, len(train))))
+    train_set = SeededDataset(train, lambda row, rng: {"pixel_values": augment(row[column].convert("RGB"))}, seed)
+    eval_set = (
+        SeededDataset(splits["validation"], lambda row, rng: {"pixel_values": evaluate(row[column])})
+        if "validation" in splits
+        else None
+    )
+    return train_set, eval_set, []
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -77,54 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
             f"--modality {data_args.modality} does not match the model (num_frames={model.config.num_frames})."
         )
     processor = processor_for(model.config, model_args.model_name_or_path)
-
     if data_args.modality == "video":
         processor.frame_sampling_rate = data_args.frame_sampling_rate
-        train_samples, eval_samples, _ = load_video_splits(
-            data_args.dataset_name,
-            None,
-            data_args.train_dir,
-            data_args.validation_dir,
-            data_args.video_column_name,
-            None,  # MAE needs no labels
-            data_args.unreadable_files,
-        )
-        train_set = video_clip_dataset(train_samples, processor, None, train=True, seed=training_args.seed)
-        eval_set = video_clip_dataset(eval_samples, processor, None, train=False) if eval_samples else None
-    else:
-        splits = load_image_splits(
-            data_args.dataset_name,
-            train_dir=data_args.train_dir,
-            validation_dir=data_args.validation_dir,
-            image_column=data_args.image_column_name,
-            label_column=None,
-            seed=training_args.seed,
-            unreadable_files=data_args.unreadable_files,
-        )
-        crop = tuple(model.config.image_size)
-        augment = transforms.Compose(
-            [
-                transforms.RandomResizedCrop(
-                    crop, scale=(0.2, 1.0), interpolation=transforms.InterpolationMode.BICUBIC
-                ),
-                transforms.RandomHorizontalFlip(),
-                transforms.ToTensor(),
-                transforms.Normalize(processor.image_mean, processor.image_std),
-            ]
-        )
-        column = data_args.image_column_name
-
-        def train_example(example, rng):
-            return {"pixel_values": augment(example[column].convert("RGB"))}
-
-        def eval_example(example, rng):
-            return {"pixel_values": processor(example[column], return_tensors="pt").pixel_values[0]}
-
-        train_set, eval_set = splits["train"], splits["validation"]
-        if data_args.max_train_samples:
-            train_set = train_set.select(range(min(data_args.max_train_samples, len(train_set))))
-        train_set = SeededDataset(train_set, train_example, training_args.seed)
-        eval_set = SeededDataset(eval_set, eval_example)
+    train_set, eval_set, listeners = mae_sets(data_args, training_args, model, processor)
 
     training_args.remove_unused_columns = False
     training_args.label_names = []  # the model computes its own loss
@@ -134,6 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
         train_dataset=train_set,
         eval_dataset=eval_set if training_args.do_eval else None,
         processing_class=processor,
+        unreadable=UnreadableSamples(data_args.unreadable_files, data_args.max_unreadable_fraction),
+        epoch_listeners=listeners,
     )
     return train_and_evaluate(trainer, training_args, "image-feature-extraction")
 

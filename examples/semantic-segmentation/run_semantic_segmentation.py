@@ -46,10 +46,9 @@ from hiera_examples import (  # noqa: E402
     SeededDataset,
     mean_iou,
     parse_arguments,
-    readable_items,
     train_and_evaluate,
-    unreadable_image,
 )
+from hiera_training_data import ScaleArguments, UnreadableSamples  # noqa: E402
 
 logger = logging.getLogger(__name__)
 IGNORE_INDEX = 255
@@ -65,7 +64,7 @@ class SegmentationModelArguments(ModelArguments):
 
 
 @dataclass
-class DataArguments:
+class DataArguments(ScaleArguments):
     train_dir: str | None = field(default=None, metadata={"help": "A folder with images/ and masks/."})
     validation_dir: str | None = None
     labels_file: str | None = field(default=None, metadata={"help": 'JSON {"0": "background", ...}.'})
@@ -75,15 +74,11 @@ class DataArguments:
     hflip_prob: float = 0.5
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
-    unreadable_files: str = field(
-        default="error",
-        metadata={"help": "error: stop before training, listing the files that cannot be read; skip: leave them out."},
-    )
 
 
-def scan_segmentation_folder(directory: str | None, role: str, unreadable: str = "error") -> list[tuple[Path, Path]]:
-    """(image, mask) path pairs of `<directory>/images/*` and `<directory>/masks/<stem>.png`, checked: every mask
-    exists, and both files of a pair decode (unreadable pairs are refused or skipped by `unreadable`)."""
+def scan_segmentation_folder(directory: str | None, role: str) -> list[tuple[Path, Path]]:
+    """(image, mask) path pairs of `<directory>/images/*` and `<directory>/masks/<stem>.png`, listed (a pair that
+    cannot be read is found, named and left out when a worker reads it); every image must have its mask."""
     if directory is None or not Path(directory, "images").is_dir() or not Path(directory, "masks").is_dir():
         raise ValueError(f"--{role} {directory!r} must be a folder with images/ and masks/ sub-folders.")
     images = sorted(p for p in Path(directory, "images").iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -92,11 +87,7 @@ def scan_segmentation_folder(directory: str | None, role: str, unreadable: str =
     missing = [p.name for p in images if not Path(directory, "masks", p.stem + ".png").is_file()]
     if missing:
         raise ValueError(f"{len(missing)} image(s) in {directory} have no masks/<name>.png: {missing[:5]}.")
-    pairs = [(p, Path(directory, "masks", p.stem + ".png")) for p in images]
-    problems = [unreadable_image(image) or unreadable_image(mask) for image, mask in pairs]
-    return [
-        pairs[index] for index in readable_items([str(p) for p, _ in pairs], problems, f"{role} images", unreadable)
-    ]
+    return [(p, Path(directory, "masks", p.stem + ".png")) for p in images]
 
 
 def read_labels(labels_file: str | None, train_dir: str) -> dict[int, str]:
@@ -154,11 +145,15 @@ def main(argv: list[str] | None = None) -> dict:
     )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
-    policy = data_args.unreadable_files
-    train_files = scan_segmentation_folder(data_args.train_dir, "train_dir", policy)
+    if data_args.streamed:
+        raise ValueError(
+            "Semantic segmentation reads image/mask folders: --train_shards and --streaming are for the "
+            "classification and MAE scripts (shards hold one image per sample, no mask)."
+        )
+    train_files = scan_segmentation_folder(data_args.train_dir, "train_dir")
     eval_files = []
     if training_args.do_eval:
-        eval_files = scan_segmentation_folder(data_args.validation_dir, "validation_dir", policy)
+        eval_files = scan_segmentation_folder(data_args.validation_dir, "validation_dir")
     train_files = train_files[: data_args.max_train_samples]
     eval_files = eval_files[: data_args.max_eval_samples]
     id2label = read_labels(data_args.labels_file, data_args.train_dir)
@@ -205,6 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
             logits[0] if isinstance(logits, tuple) else logits
         ).argmax(1),
         layer_decay=model_args.layer_decay,
+        unreadable=UnreadableSamples(data_args.unreadable_files, data_args.max_unreadable_fraction),
     )
     return train_and_evaluate(trainer, training_args, "image-segmentation", model_args.model_name_or_path)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate.utils import gather_object
 from transformers import TrainingArguments, set_seed
 
 from hiera_hf import HieraForVideoClassification
@@ -37,9 +38,11 @@ from hiera_examples import (  # noqa: E402
     parse_arguments,
     top_k_accuracy,
     train_and_evaluate,
+    video_clip,
     video_clip_dataset,
     video_source,
 )
+from hiera_training_data import VIDEO_MEMBERS, ScaleArguments, UnreadableSamples, open_stream, stream_splits  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ class VideoModelArguments(ModelArguments):
 
 
 @dataclass
-class DataArguments:
+class DataArguments(ScaleArguments):
     dataset_name: str | None = field(
         default=None, metadata={"help": "A datasets id or save_to_disk folder with a Video and a ClassLabel column."}
     )
@@ -61,10 +64,6 @@ class DataArguments:
     validation_dir: str | None = None
     frame_sampling_rate: int = 4
     eval_num_clips: int = 3
-    unreadable_files: str = field(
-        default="error",
-        metadata={"help": "error: stop before training, listing the files that cannot be read; skip: leave them out."},
-    )
 
 
 def multi_clip_logits(model, processor, samples, num_clips: int, batch_size: int) -> np.ndarray:
@@ -77,14 +76,38 @@ def multi_clip_logits(model, processor, samples, num_clips: int, batch_size: int
         with torch.no_grad():
             logits = torch.cat([model(views[i : i + batch_size]).logits for i in range(0, len(views), batch_size)])
         all_logits.append(logits.float().mean(0).cpu().numpy())
-    return np.stack(all_logits)
+    return np.stack(all_logits) if all_logits else np.zeros((0, model.config.num_labels), np.float32)
 
 
-def multi_clip_accuracy(model, processor, samples, label2id, num_clips: int, batch_size: int) -> dict:
-    """Top-1/top-5 of the multi-clip logits (`multi_clip_logits`)."""
-    logits = multi_clip_logits(model, processor, samples, num_clips, batch_size)
-    metrics = top_k_accuracy((logits, np.array([label2id[name] for _, name in samples])))
+def multi_clip_accuracy(accelerator, model, processor, samples, label2id, num_clips: int, batch_size: int) -> dict:
+    """Top-1/top-5 of the multi-clip logits (`multi_clip_logits`), every rank taking every N-th video: gathered in
+    video order, the numbers of one process."""
+    mine = list(range(accelerator.process_index, len(samples), accelerator.num_processes))
+    logits = multi_clip_logits(model, processor, [samples[i] for i in mine], num_clips, batch_size)
+    rows = sorted(
+        gather_object([(i, row, label2id[samples[i][1]]) for i, row in zip(mine, logits)]), key=lambda r: r[0]
+    )
+    metrics = top_k_accuracy((np.stack([row[1] for row in rows]), np.array([row[2] for row in rows])))
     return {f"eval_{num_clips}clip_{k}": v for k, v in metrics.items()}
+
+
+def video_sets(data_args, training_args, processor, label2id):
+    """(train set, eval set, epoch listeners): from shards or a stream, or from folders and datasets on disk."""
+    if data_args.streamed:
+
+        def train_clip(sample, rng):
+            return {"pixel_values": video_clip(processor, sample["media"], rng, True), "labels": sample["label"]}
+
+        def eval_clip(sample, rng):
+            return {"pixel_values": video_clip(processor, sample["media"], rng, False), "labels": sample["label"]}
+
+        train_set, eval_set, _, listeners = stream_splits(
+            data_args, VIDEO_MEMBERS, train_clip, eval_clip, training_args.seed, training_args.do_eval
+        )
+        return train_set, eval_set, listeners
+    return (video_clip_dataset(data_args.train_samples, processor, label2id, train=True, seed=training_args.seed),
+            video_clip_dataset(data_args.eval_samples, processor, label2id, train=False) if data_args.eval_samples
+            else None, [])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -93,48 +116,49 @@ def main(argv: list[str] | None = None) -> dict:
     )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
-
-    if data_args.dataset_name is None and data_args.train_dir is None:
-        raise ValueError("Give --dataset_name (a datasets id or local path) or --train_dir (a video folder).")
-    train_samples, eval_samples, classes = load_video_splits(
-        data_args.dataset_name,
-        data_args.dataset_config_name,
-        data_args.train_dir,
-        data_args.validation_dir,
-        data_args.video_column_name,
-        data_args.label_column_name,
-        data_args.unreadable_files,
+    if data_args.streamed:
+        classes, data_args.eval_samples = open_stream(data_args, "train", VIDEO_MEMBERS)[3], []
+    else:
+        if data_args.dataset_name is None and data_args.train_dir is None:
+            raise ValueError("Give --dataset_name, --train_dir (a video folder), --train_shards or --streaming.")
+        data_args.train_samples, data_args.eval_samples, classes = load_video_splits(
+            data_args.dataset_name, data_args.dataset_config_name, data_args.train_dir, data_args.validation_dir,
+            data_args.video_column_name, data_args.label_column_name,
+        )  # fmt: skip
+        if training_args.do_eval and not data_args.eval_samples:
+            raise ValueError("--do_eval needs --validation_dir (or a validation split in --dataset_name).")
+    labels = (
+        {"id2label": dict(enumerate(classes)), "label2id": {name: i for i, name in enumerate(classes)}}
+        if classes
+        else {}
     )
-    if training_args.do_eval and not eval_samples:
-        raise ValueError("--do_eval needs --validation_dir (or a validation split in --dataset_name).")
-    id2label = dict(enumerate(classes))
-    label2id = {name: i for i, name in id2label.items()}
     model = from_preset_or_pretrained(
-        HieraForVideoClassification,
-        model_args.model_name_or_path,
-        model_args.config_overrides,
-        id2label=id2label,
-        label2id=label2id,
+        HieraForVideoClassification, model_args.model_name_or_path, model_args.config_overrides, **labels
     )
     processor = processor_for(model.config, model_args.model_name_or_path)
     processor.num_frames = model.config.num_frames
     processor.frame_sampling_rate = data_args.frame_sampling_rate
+    label2id = model.config.label2id
+    train_set, eval_set, listeners = video_sets(data_args, training_args, processor, label2id)
 
     training_args.remove_unused_columns = False
     trainer = HieraTrainer(
         model=model,
         args=training_args,
-        train_dataset=video_clip_dataset(train_samples, processor, label2id, train=True, seed=training_args.seed),
-        eval_dataset=video_clip_dataset(eval_samples, processor, label2id, train=False) if eval_samples else None,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
         processing_class=processor,
         compute_metrics=top_k_accuracy,
+        unreadable=UnreadableSamples(data_args.unreadable_files, data_args.max_unreadable_fraction),
+        epoch_listeners=listeners,
     )
 
     def multi_clip():
         clips, batch_size = data_args.eval_num_clips, training_args.per_device_eval_batch_size
-        return multi_clip_accuracy(trainer.model, processor, eval_samples, label2id, clips, batch_size)
+        samples = data_args.eval_samples
+        return multi_clip_accuracy(trainer.accelerator, trainer.model, processor, samples, label2id, clips, batch_size)
 
-    extra = multi_clip if data_args.eval_num_clips > 1 else None
+    extra = multi_clip if data_args.eval_num_clips > 1 and data_args.eval_samples else None
     return train_and_evaluate(trainer, training_args, "video-classification", model_args.model_name_or_path, extra)
 
 

@@ -1,0 +1,240 @@
+"""Training at scale (examples/hiera_training_data.py, examples/make_shards.py): shards each rank reads its own part
+of, a streamed run resumed bit for bit, unreadable samples skipped and named (or the run stopped with the list),
+nothing decoded before the first step, DeepSpeed's config taking the scripts' arguments, MAE on every image."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import EXAMPLE_COMMON, SMALL_IMAGE
+from hiera_examples import load_script
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+IMAGE_SCRIPT = EXAMPLES / "image-classification" / "run_image_classification.py"
+MAE_SCRIPT = EXAMPLES / "pretraining" / "run_mae.py"
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """The demo digits, one broken file among the training images, and the training images as 6 shards."""
+    root = tmp_path_factory.mktemp("scale")
+    load_script(EXAMPLES / "make_demo_data.py").write_digits(root)
+    (root / "digits/train/3/broken.png").write_bytes(b"not a png")
+    load_script(EXAMPLES / "make_shards.py").main(
+        ["--data_dir", str(root / "digits/train"), "--output_dir", str(root / "shards"), "--shard_size", "250"]
+    )
+    return root
+
+
+def shards(digits: Path) -> str:
+    return str(digits / "shards" / json.loads((digits / "shards/shards.json").read_text())["pattern"])
+
+
+def image_args(output: Path, *extra: str) -> list[str]:
+    return ["--model_name_or_path", "hiera_tiny_224", "--config_overrides", SMALL_IMAGE, "--output_dir", str(output),
+            "--do_train", "--per_device_train_batch_size", "16", *EXAMPLE_COMMON, *extra]  # fmt: skip
+
+
+def test_make_shards_writes_every_sample_once_with_its_classes(digits):
+    import webdataset as wds
+
+    manifest = json.loads((digits / "shards/shards.json").read_text())
+    files = sorted((digits / "shards").glob("train-*.tar"))
+    assert len(files) == len(manifest["shards"]) == 6 and manifest["samples"] == 1443
+    sources, labels = [], set()
+    for sample in wds.WebDataset([str(f) for f in files], shardshuffle=False, empty_check=False):
+        meta = json.loads(sample["json"])
+        sources.append(meta["source"])
+        labels.add((int(sample["cls"]), meta["label"]))
+    assert len(sources) == len(set(sources)) == 1443  # the broken file too: found when it is read, not here
+    classes = json.loads((digits / "shards/classes.json").read_text())
+    assert all(classes[index] == name for index, name in labels) and len(classes) == 10
+
+
+def test_two_processes_on_shards_read_disjoint_samples_covering_the_epoch(digits, tmp_path):
+    """2 gloo processes, 2 DataLoader workers each, one epoch of the 1,443 samples: every sample read once, by
+    one rank (the probe records what each worker read); the broken one named."""
+    records = tmp_path / "records"
+    steps = -(-1443 // 32)  # one epoch at 16 a rank
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               str(EXAMPLES / "accelerate_configs/multi_cpu.yaml"), "--num_cpu_threads_per_process", "1",
+               str(ROOT / "tests/ddp_probe.py"), str(IMAGE_SCRIPT),
+               *image_args(tmp_path / "out", "--train_shards", shards(digits), "--max_steps", str(steps - 2),
+                           "--dataloader_num_workers", "2")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PROBE_DIR": str(records)}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    read = {rank: [] for rank in (0, 1)}
+    for path in records.glob("stream-rank*-pid*.txt"):
+        rank = int(path.name.split("-")[1].removeprefix("rank"))
+        read[rank] += [line.split("\t")[1] for line in path.read_text().splitlines() if line.startswith("0\t")]
+    first, second = set(read[0]), set(read[1])
+    assert len(read[0]) == len(first) and len(read[1]) == len(second), "a rank read a sample twice"
+    assert first and second and not first & second, "the ranks read the same samples"
+    assert len(first | second) >= (steps - 2) * 32, len(first | second)  # every step's samples (and some ahead)
+    unreadable = json.loads((tmp_path / "out/unreadable.json").read_text())
+    assert unreadable["unreadable"] <= 1 and all("#" in name for name in unreadable["names"])
+
+
+def test_a_streamed_run_resumes_bit_for_bit(digits, tmp_path):
+    """Shards with 2 DataLoader workers: stopped at a checkpoint and resumed, the final weights are the unbroken
+    run's, bit for bit (the DataLoader's state restored, nothing replayed)."""
+    arguments = image_args(tmp_path / "whole", "--train_shards", shards(digits), "--max_steps", "8",
+                           "--dataloader_num_workers", "2", "--save_strategy", "steps", "--save_steps", "4")  # fmt: skip
+    script = load_script(IMAGE_SCRIPT)
+    script.main(arguments)
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    os.rename(tmp_path / "whole/checkpoint-4", resumed / "checkpoint-4")
+    assert (resumed / "checkpoint-4/dataloader_state.pt").is_file()
+    script.main([*[str(resumed) if a == str(tmp_path / "whole") else a for a in arguments],
+                 "--resume_from_checkpoint", str(resumed / "checkpoint-4")])  # fmt: skip
+    whole, again = load_file(tmp_path / "whole/model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.equal(whole[name], again[name]) for name in whole)
+
+
+def test_a_broken_file_in_a_folder_is_skipped_and_named(digits, tmp_path):
+    folder = ["--train_dir", str(digits / "digits/train"), "--train_val_split", "0", "--num_train_epochs", "1"]
+    metrics = load_script(IMAGE_SCRIPT).main(image_args(tmp_path / "out", *folder))
+    report = json.loads((tmp_path / "out/unreadable.json").read_text())
+    assert report["unreadable"] == 1 and "broken.png" in report["names"][0] and metrics["unreadable_samples"] == 1
+    assert report["read"] >= 1443 - 16  # (the epoch: the last batch may be short)
+
+
+def test_a_broken_sample_in_a_shard_is_skipped_and_named(digits, tmp_path):
+    """The broken file of the folder went into a shard as it was (make_shards.py decodes nothing): one epoch of the
+    stream skips it and names its shard, key and source."""
+    steps = [
+        "--train_shards",
+        shards(digits),
+        "--max_steps",
+        str(-(-1443 // 32)),
+        "--per_device_train_batch_size",
+        "32",
+    ]
+    metrics = load_script(IMAGE_SCRIPT).main(image_args(tmp_path / "out", *steps))
+    report = json.loads((tmp_path / "out/unreadable.json").read_text())
+    assert metrics["unreadable_samples"] == report["unreadable"] >= 1, report  # (once more if the next epoch began)
+    assert all(".tar#" in name and "broken.png" in name for name in report["names"]), report["names"]
+
+
+def test_too_many_unreadable_samples_stop_the_run_with_the_list(tmp_path):
+    """More than --max_unreadable_fraction of the samples read (after 1,000) unreadable: the run stops, naming
+    them; --unreadable_files error stops at the first."""
+    from PIL import Image
+
+    folder = tmp_path / "images" / "a"
+    folder.mkdir(parents=True)
+    for index in range(1100):
+        if index % 50 == 7:
+            (folder / f"{index}.png").write_bytes(b"broken")
+        else:
+            Image.new("RGB", (16, 16), (index % 255, 0, 0)).save(folder / f"{index}.png")
+    (tmp_path / "images" / "b").mkdir()
+    Image.new("RGB", (16, 16)).save(tmp_path / "images/b/0.png")
+    script = load_script(IMAGE_SCRIPT)
+    common = ["--train_dir", str(tmp_path / "images"), "--train_val_split", "0.01", "--max_steps", "80"]
+    with pytest.raises(ValueError, match=r"of the \d+ samples read so far are unreadable, more than") as stopped:
+        script.main(image_args(tmp_path / "out", *common, "--per_device_train_batch_size", "32"))
+    assert "7.png" in str(stopped.value) or "57.png" in str(stopped.value)
+    assert json.loads(next((tmp_path / "out").glob("unreadable-rank0.json")).read_text())["names"]
+    with pytest.raises(ValueError, match="Unreadable sample.*--unreadable_files error"):
+        script.main(image_args(tmp_path / "first", *common, "--unreadable_files", "error"))
+
+
+PROBE = """
+import json, sys
+import PIL.Image
+from transformers import Trainer
+
+opened = []
+original_open, original_step = PIL.Image.open, Trainer.training_step
+def counting_open(*args, **kwargs):
+    opened.append(1)
+    return original_open(*args, **kwargs)
+def first_step(self, *args, **kwargs):
+    if not hasattr(first_step, "seen"):
+        first_step.seen = len(opened)
+        print("decoded before step 1:", first_step.seen, flush=True)
+    return original_step(self, *args, **kwargs)
+PIL.Image.open, Trainer.training_step = counting_open, first_step
+sys.argv = sys.argv[1:]
+import runpy
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_nothing_is_decoded_before_the_first_step(digits, tmp_path):
+    """The folder is listed, not checked: before the first step only the first batch's images are opened."""
+    arguments = image_args(tmp_path / "out", "--train_dir", str(digits / "digits/train"), "--max_steps", "1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLES), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", PROBE, str(IMAGE_SCRIPT), *arguments], capture_output=True,
+                            text=True, timeout=600, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    decoded = int(result.stdout.split("decoded before step 1:")[1].split()[0])
+    # Two batches of 16 (no DataLoader workers here), of the 1,443 images: Accelerate's loader reads one batch
+    # ahead, to know which one is the last.
+    assert 0 < decoded <= 32, decoded
+
+
+def test_mae_trains_on_every_image_with_no_held_out_split(digits, tmp_path):
+    """`--train_val_split 0`: every image of a folder without a validation folder is a training image."""
+    from hiera_examples import load_image_splits
+
+    folder = str(digits / "digits/validation")
+    assert len(load_image_splits(train_dir=folder, train_val_split=0)["train"]) == 355
+    assert "validation" not in load_image_splits(train_dir=folder, train_val_split=0)
+    assert len(load_image_splits(train_dir=folder)["train"]) == 355 - 54  # the default holds out 15%, rounded up
+    mae = {"embed_dim": 32, "num_heads": [1, 2, 4], "depths": [1, 1, 1], "masked_unit_size": [4, 4],
+           "masked_unit_attention": [True, True, False], "image_size": [64, 64], "decoder_hidden_size": 32,
+           "decoder_depth": 1, "decoder_num_heads": 2}  # fmt: skip
+    load_script(MAE_SCRIPT).main(
+        ["--model_name_or_path", "hiera_tiny_224", "--config_overrides", json.dumps(mae), "--train_dir", folder,
+         "--train_val_split", "0", "--do_train", "--max_steps", "1", "--output_dir", str(tmp_path / "out"),
+         *EXAMPLE_COMMON]
+    )  # fmt: skip
+    assert json.loads((tmp_path / "out/trainer_state.json").read_text())["global_step"] == 1
+
+
+def test_deepspeed_takes_the_scripts_arguments(tmp_path):
+    """The shipped DeepSpeed config leaves what Trainer owns "auto": Transformers fills it from the arguments
+    (gradient accumulation 4 included) without a mismatch. DeepSpeed's package is installed here for its metadata
+    only (Transformers checks its version); nothing of it runs."""
+    target = tmp_path / "deepspeed"
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+               str(target), "deepspeed"]  # fmt: skip
+    result = subprocess.run(
+        install, capture_output=True, text=True, timeout=600, env={**os.environ, "DS_BUILD_OPS": "0"}
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    code = f"""
+import json
+from transformers import TrainingArguments
+from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
+from helpers import small_config
+from hiera_hf import HieraForImageClassification
+config = HfTrainerDeepSpeedConfig({str(EXAMPLES / "accelerate_configs/deepspeed_zero2.json")!r})
+args = TrainingArguments(output_dir={str(tmp_path / "out")!r}, per_device_train_batch_size=8,
+                         gradient_accumulation_steps=4, max_grad_norm=0.5, report_to="none")
+config.trainer_config_process(args)
+config.trainer_config_finalize(args, HieraForImageClassification(small_config()), 100)
+print(json.dumps(config.config))
+"""
+    paths = [str(target), str(ROOT / "tests"), str(EXAMPLES), os.environ.get("PYTHONPATH", "")]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    merged = json.loads(result.stdout.strip().splitlines()[-1])
+    assert merged["gradient_accumulation_steps"] == 4 and merged["train_micro_batch_size_per_gpu"] == 8
+    assert merged["gradient_clipping"] == 0.5 and merged["train_batch_size"] == 32
+    yaml = (EXAMPLES / "accelerate_configs/deepspeed_zero2.yaml").read_text()
+    assert "deepspeed_config_file: examples/accelerate_configs/deepspeed_zero2.json" in yaml
+    assert "gradient_accumulation_steps" not in yaml.split("deepspeed_config:")[1]
