@@ -261,7 +261,8 @@ def memory_in_subprocess(args, name: str) -> dict:
 
 
 # ---- the example scripts, each case a fresh process ----------------------------------------------------------------
-def write_images(folder: Path, count: int) -> Path:
+def write_images(folder: Path, count: int, size: int = 64, suffix: str = ".png") -> Path:
+    """`count` drawn digits, `size` pixels square, as `folder/<digit>/<index><suffix>`."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -271,13 +272,14 @@ def write_images(folder: Path, count: int) -> Path:
         label = int(digits.target[index % len(digits.target)])
         pixels = (digits.images[index % len(digits.images)] / 16 * 255).astype(np.uint8)
         (folder / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).resize((64, 64)).rotate(index % 7).convert("RGB").save(
-            folder / str(label) / f"{index}.png"
-        )
+        image = Image.fromarray(pixels).resize((size, size)).rotate(index % 7).convert("RGB")
+        image.save(folder / str(label) / f"{index}{suffix}")
     return folder
 
 
-PEAK = "import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # noqa: E501
+# The script's own peak resident set: VmHWM, which starts afresh at exec (ru_maxrss would carry the forking
+# parent's size into the child).
+PEAK = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); print('peak', next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))"  # noqa: E501
 
 
 def run_measured(command: list[str]) -> tuple[float, float]:

@@ -266,7 +266,7 @@ class SeededDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(2**62)))
+            torch.default_generator.manual_seed(int(rng.integers(2**62)))  # the CPU generator fork_rng restores
             try:  # (reading the row decodes it: a broken file is named and left out, not fatal)
                 return self.transform(self.dataset[index], rng)
             except Exception as error:

@@ -215,7 +215,7 @@ class StreamTransform:
         key = hashlib.blake2b(sample_name(example).encode(), digest_size=8).digest()  # (stable across processes)
         rng = np.random.default_rng([self.seed, self.epoch, int.from_bytes(key, "big")])
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(2**62)))
+            torch.default_generator.manual_seed(int(rng.integers(2**62)))  # the CPU generator fork_rng restores
             return self.transform(example, rng)
 
 
