@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hiera_training_data import DataLoaderState, UnreadableSamples, image_folder, sample_name
+from hiera_training_data import DataLoaderState, UnreadableSamples, image_folder, sample_name, seeded
 from transformers import HfArgumentParser, Trainer, TrainerCallback
 
 from hiera_hf.training import layerwise_lr_groups
@@ -264,9 +264,7 @@ class SeededDataset(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(int(rng.integers(2**62)))  # the CPU generator fork_rng restores
+        with seeded(self.seed, self.epoch, index) as rng:
             try:  # (reading the row decodes it: a broken file is named and left out, not fatal)
                 return self.transform(self.dataset[index], rng)
             except Exception as error:

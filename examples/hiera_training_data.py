@@ -18,6 +18,7 @@ of, resumable without replaying the epoch.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -201,6 +202,16 @@ def open_stream(args, split: str, media: tuple[str, ...]):
     return stream, column, label, classes or None
 
 
+@contextlib.contextmanager
+def seeded(*key: int):
+    """A numpy Generator drawn from `key` (seed, epoch, sample), with torch's CPU generator forked and seeded from
+    it for the duration: torchvision's transforms draw from torch's global generator."""
+    rng = np.random.default_rng(list(key))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(int(rng.integers(2**62)))  # the CPU generator fork_rng restores
+        yield rng
+
+
 class StreamTransform:
     """The per-sample transform of a stream: `transform(example, rng)` (made `tolerant`), its randomness drawn from
     (seed, epoch, the sample's key), so a sample's augmentation does not depend on which worker or rank reads it."""
@@ -213,9 +224,7 @@ class StreamTransform:
 
     def __call__(self, example: dict) -> dict:
         key = hashlib.blake2b(sample_name(example).encode(), digest_size=8).digest()  # (stable across processes)
-        rng = np.random.default_rng([self.seed, self.epoch, int.from_bytes(key, "big")])
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(int(rng.integers(2**62)))  # the CPU generator fork_rng restores
+        with seeded(self.seed, self.epoch, int.from_bytes(key, "big")) as rng:
             return self.transform(example, rng)
 
 
