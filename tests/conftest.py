@@ -9,6 +9,8 @@ from pathlib import Path
 # No test reaches the Hub (CI has no network to it): a name that is not a local folder fails at once instead of
 # after huggingface_hub's retries (23 s a file). Set before Transformers is imported; subprocesses inherit it.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if "PYTEST_XDIST_WORKER" in os.environ:  # pytest -n 2 on 2 cores: a thread per worker, not two fighting for one
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 

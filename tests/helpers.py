@@ -4,6 +4,9 @@ small models and common arguments the example scripts are run with."""
 from __future__ import annotations
 
 import json
+import socket
+import sys
+from pathlib import Path
 
 import torch
 from transformers.initialization import no_init_weights
@@ -14,6 +17,16 @@ from hiera_hf import VIDEO_GEOMETRY, HieraConfig, parity
 SMALL_IMAGE = json.dumps(SMALL_HIERA)  # --config_overrides of the example scripts' small image model
 SMALL_VIDEO = json.dumps({**SMALL_HIERA, "depths": [1, 1, 1, 1], "num_frames": 8})
 EXAMPLE_COMMON = ["--report_to", "none", "--dataloader_num_workers", "0", "--seed", "0", "--save_strategy", "no"]
+
+
+def accelerate_launch(config: Path, *options: str) -> list[str]:
+    """`accelerate launch --config_file CONFIG` on a free port: tests running side by side (pytest -n) would both
+    take the default 29500."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
+    return [*launch, "--main_process_port", str(port), *options]
 
 
 class NotATensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,9 +77,13 @@ def converted(tmp_path_factory):
             source = save_official(name, directory, hub_format)
             kwargs = {"hub_source": str(source)} if hub_format else {"checkpoint_path": source}
             rows[name] = convert_checkpoint(name, directory / "out", **kwargs)
+            shutil.rmtree(directory / name, ignore_errors=True)  # the source; the tests read only the output
+            (directory / f"{name}.pth").unlink(missing_ok=True)
         return rows[name]
 
-    return get
+    yield get
+    for row in rows.values():  # a module's full-size checkpoints add up to gigabytes
+        shutil.rmtree(Path(row["output"]).parent, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name", FULL)
@@ -371,7 +376,8 @@ def test_replace_folder_never_loses_the_old_folder(tmp_path, one_step_exchange):
 def converted_tiny(tmp_path_factory):
     directory = tmp_path_factory.mktemp("converted")
     source = save_official("hiera_tiny_224.mae_in1k", directory)
-    return convert_checkpoint("hiera_tiny_224.mae_in1k", directory / "out", checkpoint_path=source)["output"]
+    yield convert_checkpoint("hiera_tiny_224.mae_in1k", directory / "out", checkpoint_path=source)["output"]
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_push_to_hub_calls(converted_tiny):

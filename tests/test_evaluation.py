@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import randomize_, small_config
+from helpers import accelerate_launch, randomize_, small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -50,8 +50,7 @@ def run(arguments: list[str], processes: int = 1, script: Path = SCRIPT, backgro
         command = [sys.executable, str(script)]
     else:
         config = EXAMPLES / "accelerate_configs" / "multi_cpu.yaml"
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
-        command += ["--num_processes", str(processes), str(script)]
+        command = [*accelerate_launch(config, "--num_processes", str(processes)), str(script)]
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     if background:
         return subprocess.Popen(command + arguments, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from helpers import EXAMPLE_COMMON, SMALL_IMAGE, SMALL_VIDEO, write_video
+from helpers import EXAMPLE_COMMON, SMALL_IMAGE, SMALL_VIDEO, accelerate_launch, write_video
 from hiera_examples import load_script as load
 
 from hiera_hf import HieraForPreTraining
@@ -303,8 +303,7 @@ def test_accelerate_launch_two_processes_is_data_parallel(demo_data, tmp_path):
     """The documented 2-process CPU launch trains one model: wrapped in DDP, the same weights on both ranks, and
     each epoch split into disjoint halves (64 images, 16 per rank and step, 2 epochs = 4 steps)."""
     out, records = tmp_path / "ddp", tmp_path / "records"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-               str(EXAMPLES / "accelerate_configs/multi_cpu.yaml"), "--num_cpu_threads_per_process", "1",
+    command = [*accelerate_launch(EXAMPLES / "accelerate_configs/multi_cpu.yaml", "--num_cpu_threads_per_process", "1"),
                str(ROOT / "tests/ddp_probe.py"),
                *_image_args(demo_data, out, "--max_train_samples", "64", "--num_train_epochs", "2", "--do_eval",
                             "--save_strategy", "no")]  # fmt: skip
