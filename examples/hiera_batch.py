@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hiera_shards import expand_shards, shard_classes, shard_label
 
 from hiera_hf.batch_inference import HieraPredictor
 
@@ -152,33 +153,6 @@ def read_shard_rows(url: str, classes=None) -> Iterator[dict]:
         yield row
 
 
-def shard_label(sample: dict, classes: list[str] | None) -> int | None:
-    if "cls" in sample:
-        return int(sample["cls"].decode() if isinstance(sample["cls"], bytes) else sample["cls"])
-    if "json" in sample:
-        label = json.loads(sample["json"]).get("label")
-        if isinstance(label, str) and classes:
-            return classes.index(label)
-        return label
-    return None
-
-
-def expand_shards(pattern: str) -> list[str]:
-    """`data/train-{000000..000127}.tar` (WebDataset's brace notation) or a glob -> sorted paths or URLs."""
-    import braceexpand
-
-    paths = [path for part in braceexpand.braceexpand(pattern) for path in (glob.glob(part) or [part])]
-    return sorted(dict.fromkeys(paths))
-
-
-def classes_beside(paths: list[str]) -> list[str] | None:
-    """The class names `make_shards.py` writes beside the shards (`classes.json`), if there."""
-    if not paths or "://" in paths[0]:
-        return None
-    beside = Path(paths[0]).parent / "classes.json"
-    return json.loads(beside.read_text()) if beside.is_file() else None
-
-
 def add_batch_arguments(parser, split: str, output_required: bool = True) -> None:
     """The inputs, engine and output options both scripts take."""
     inputs = parser.add_argument_group("inputs (one of)")
@@ -228,7 +202,7 @@ def inputs_from_args(args, extensions: tuple[str, ...], is_video: bool) -> Batch
         return BatchInputs("parquet", files)
     if args.shards:
         shards = expand_shards(args.shards)
-        return BatchInputs("webdataset", shards, classes=classes_beside(shards))
+        return BatchInputs("webdataset", shards, classes=shard_classes(shards))
     column = args.video_column if is_video else args.image_column
     info = {"name": args.dataset_name, "config": args.dataset_config_name, "split": args.split, "column": column,
             "label_column": args.label_column or None, "streaming": args.streaming, "video": is_video}  # fmt: skip
@@ -496,7 +470,6 @@ __all__ = [
     "inputs_from_args",
     "run_engine",
     "StreamingAccuracy",
-    "classes_beside",
     "expand_shards",
     "iter_rows",
     "run_accelerate",

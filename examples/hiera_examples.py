@@ -101,7 +101,8 @@ class HieraTrainer(Trainer):
         self.layer_decay = layer_decay
         self.batch_augmentation = batch_augmentation
         self.unreadable = unreadable or UnreadableSamples()
-        self.add_callback(EpochToDatasets(epoch_listeners))
+        epochs = EpochToDatasets(epoch_listeners)
+        self.add_callback(epochs)
         self.dataloader_state = None
         if isinstance(self.train_dataset, datasets_iterable()):
             # A stream resumes from the DataLoader's saved state (not by replaying batches), each rank on its own
@@ -109,7 +110,7 @@ class HieraTrainer(Trainer):
             self.args.ignore_data_skip = True
             self.accelerator.dataloader_config.use_stateful_dataloader = True
             self.accelerator.dataloader_config.dispatch_batches = False
-            self.dataloader_state = DataLoaderState()
+            self.dataloader_state = DataLoaderState(epochs)
             self.add_callback(self.dataloader_state)
 
     def train(self, resume_from_checkpoint=None, **kwargs):
@@ -149,16 +150,31 @@ class HieraTrainer(Trainer):
 
 class EpochToDatasets(TrainerCallback):
     """Tell the training dataset (and `listeners`: a stream's transform) the epoch before its workers start
-    (accelerate skips this under DDP)."""
+    (accelerate skips this under DDP). A dataset with a length is in the Trainer's epoch; a stream has none (the
+    Trainer's epoch is then a fraction of `max_steps`), so its epochs are counted as they begin (`stream_epoch`,
+    saved with the DataLoader's state)."""
 
     def __init__(self, listeners=()):
         self.listeners = list(listeners)
+        self.stream_epoch = -1  # the stream's epoch in progress (-1: none begun)
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        if isinstance(getattr(train_dataloader, "dataset", None), datasets_iterable()):
+            # The Trainer numbers a stream's epochs from 0 again when it resumes; `datasets` resumes a stream only
+            # in the epoch it was saved in, so the DataLoader (Accelerate's set_epoch) gets ours.
+            set_epoch = train_dataloader.set_epoch
+            train_dataloader.set_epoch = lambda epoch: set_epoch(self.stream_epoch)
 
     def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
         dataset = getattr(train_dataloader, "dataset", None)
+        if isinstance(dataset, datasets_iterable()):
+            self.stream_epoch += 1
+            epoch = self.stream_epoch
+        else:
+            epoch = int(state.epoch or 0)
         for listener in [dataset, *self.listeners]:
             if hasattr(listener, "set_epoch"):
-                listener.set_epoch(int(state.epoch or 0))
+                listener.set_epoch(epoch)
 
 
 def datasets_iterable():

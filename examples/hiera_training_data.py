@@ -19,7 +19,6 @@ of, resumable without replaying the epoch.
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hiera_shards import MASK_MEMBER, expand_shards, shard_classes, shard_label
 from transformers import TrainerCallback
 
 UNREADABLE_POLICIES = ("skip", "error")
@@ -150,29 +150,38 @@ def image_folder(directory: str, extensions: tuple[str, ...], classes: list[str]
     return Dataset.from_dict({"image": paths, "label": labels}, features=features)
 
 
+def segmentation_pairs(directory: str | None, role: str, extensions: tuple[str, ...]) -> list[tuple[Path, Path]]:
+    """(image, mask) path pairs of `<directory>/images/*` and `<directory>/masks/<stem>.png`, listed (a pair that
+    cannot be read is found, named and left out when a worker reads it); every image must have its mask."""
+    if directory is None or not Path(directory, "images").is_dir() or not Path(directory, "masks").is_dir():
+        raise ValueError(f"--{role} {directory!r} must be a folder with images/ and masks/ sub-folders.")
+    images = sorted(p for p in Path(directory, "images").iterdir() if p.suffix.lower() in extensions)
+    if not images:
+        raise ValueError(f"No images ({', '.join(extensions)}) in {Path(directory, 'images')}.")
+    missing = [p.name for p in images if not Path(directory, "masks", p.stem + ".png").is_file()]
+    if missing:
+        raise ValueError(f"{len(missing)} image(s) in {directory} have no masks/<name>.png: {missing[:5]}.")
+    return [(p, Path(directory, "masks", p.stem + ".png")) for p in images]
+
+
+def read_labels(labels_file: str | None, folders: list) -> dict[int, str]:
+    """Segmentation label names, `{"0": "background", ...}`: `labels_file`, else `labels.json` in the first of
+    `folders` that has one (the data folder, its parent, the shards' folder)."""
+    candidates = [Path(labels_file)] if labels_file else [Path(folder, "labels.json") for folder in folders]
+    for path in candidates:
+        if path.is_file():
+            return {int(index): name for index, name in json.loads(path.read_text()).items()}
+    where = " or ".join(str(path.parent) for path in candidates) or "the data folder"
+    raise ValueError(f"No label names: pass --labels_file or put labels.json in {where}.")
+
+
 # ---- streams ----------------------------------------------------------------------------------------------------
 
 
-def expand_shards(pattern: str) -> list[str]:
-    """`data/train-{000000..000127}.tar` (WebDataset's brace notation) or a glob -> the sorted paths or URLs."""
-    import braceexpand
-
-    paths = [path for part in braceexpand.braceexpand(pattern) for path in (glob.glob(part) or [part])]
-    missing = [path for path in paths if "://" not in path and not os.path.exists(path)]
-    if missing:
-        raise ValueError(f"Shards not found: {missing[:5]}{' ...' if len(missing) > 5 else ''} (from {pattern!r}).")
-    return sorted(dict.fromkeys(paths))
-
-
-def shard_classes(paths: list[str]) -> list[str] | None:
-    """The class names `make_shards.py` writes beside the shards (`classes.json`), if there."""
-    beside = Path(paths[0]).parent / "classes.json" if paths and "://" not in paths[0] else None
-    return json.loads(beside.read_text()) if beside is not None and beside.is_file() else None
-
-
-def open_stream(args, split: str, media: tuple[str, ...]):
-    """`(stream, media column, label column, classes)` of a split: the `--train_shards`/`--validation_shards`
-    (columns by member extension, labels from `.cls`) or the `--streaming` `datasets` dataset. Media stay undecoded
+def open_stream(args, split: str, media: tuple[str, ...], masks: bool = False):
+    """`(stream, media column, target column, classes)` of a split: the `--train_shards`/`--validation_shards`
+    (columns by member extension; the target a `.cls`, else a `.json` member's "label", or with `masks` the
+    `.mask.png`) or the `--streaming` `datasets` dataset (`--label_column_name`). Media and masks stay undecoded
     (the DataLoader workers decode them, one sample at a time)."""
     from datasets import Image, Video, load_dataset
 
@@ -180,26 +189,28 @@ def open_stream(args, split: str, media: tuple[str, ...]):
     if pattern:
         paths = expand_shards(pattern)
         if split == "train":  # the first epoch's shard order too (datasets reshuffles it from the second)
-            paths = [
-                paths[i]
-                for i in np.random.default_rng(args.seed if hasattr(args, "seed") else 0).permutation(len(paths))
-            ]
+            paths = [paths[i] for i in np.random.default_rng(getattr(args, "seed", 0)).permutation(len(paths))]
         stream = load_dataset("webdataset", data_files={split: paths}, split=split, streaming=True)
         column = next((name for name in media if name in stream.features), None)
-        if column is None:
+        targets = (MASK_MEMBER,) if masks else ("cls", "json")
+        target = next((name for name in targets if name in stream.features), None)
+        if column is None or (masks and target is None):
+            wanted = "/".join(media) + (f" and a {MASK_MEMBER}" if masks else "")
             raise ValueError(
-                f"The shards {pattern!r} have no {'/'.join(media)} member (members: {list(stream.features)})."
+                f"The shards {pattern!r} need a {wanted} member per sample (members: {list(stream.features)})."
             )
-        classes, label = shard_classes(paths), "cls" if "cls" in stream.features else None
+        classes = shard_classes(paths)
     else:
         stream = load_dataset(
             args.dataset_name, getattr(args, "dataset_config_name", None), split=split, streaming=True
         )
         column = args.video_column_name if media == VIDEO_MEMBERS else args.image_column_name
-        label = getattr(args, "label_column_name", None)
-        classes = list(getattr(stream.features.get(label), "names", []) or []) if label and stream.features else None
+        target = getattr(args, "label_column_name", None)
+        classes = list(getattr(stream.features.get(target), "names", []) or []) if target and stream.features else None
     stream = stream.cast_column(column, Video(decode=False) if media == VIDEO_MEMBERS else Image(decode=False))
-    return stream, column, label, classes or None
+    if masks:
+        stream = stream.cast_column(target, Image(decode=False))
+    return stream, column, target, classes or None
 
 
 @contextlib.contextmanager
@@ -223,7 +234,9 @@ class StreamTransform:
         self.epoch = epoch
 
     def __call__(self, example: dict) -> dict:
-        key = hashlib.blake2b(sample_name(example).encode(), digest_size=8).digest()  # (stable across processes)
+        # (a shard member by shard file and key: the same augmentation wherever the shards are copied)
+        name = f"{os.path.basename(example['__url__'])}#{example['__key__']}" if "__url__" in example else None
+        key = hashlib.blake2b((name or sample_name(example)).encode(), digest_size=8).digest()  # (across processes)
         with seeded(self.seed, self.epoch, int.from_bytes(key, "big")) as rng:
             return self.transform(example, rng)
 
@@ -238,24 +251,28 @@ def streamed_dataset(stream, transform: StreamTransform):
 
 
 class DataLoaderState(TrainerCallback):
-    """A stream's position saved with each checkpoint (`dataloader_state.pt`, the StatefulDataLoader's state) and
-    restored when training resumes from one, so the epoch goes on where it stopped instead of being replayed."""
+    """A stream's position saved with each checkpoint (`dataloader_state.pt`: the StatefulDataLoader's state and
+    the stream's epoch, which `datasets` needs to match to resume) and restored when training resumes from one, so
+    the epoch goes on where it stopped instead of being replayed."""
 
     NAME = "dataloader_state.pt"
 
-    def __init__(self):
+    def __init__(self, epochs):
+        self.epochs = epochs  # hiera_examples.EpochToDatasets: its stream_epoch
         self.resume_from: str | None = None
 
     def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
         path = Path(self.resume_from or "", self.rank_name(args.process_index))
         if self.resume_from and path.is_file():
-            train_dataloader.load_state_dict(torch.load(path, weights_only=True))
+            saved = torch.load(path, weights_only=True)
+            train_dataloader.load_state_dict(saved["dataloader"])
+            self.epochs.stream_epoch = saved["epoch"] - 1  # (the next epoch to begin is the saved one)
 
     def on_save(self, args, state, control, train_dataloader=None, **kwargs):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if train_dataloader is not None and hasattr(train_dataloader, "state_dict") and folder.is_dir():
             temporary = folder / f".{self.rank_name(args.process_index)}.tmp"
-            torch.save(train_dataloader.state_dict(), temporary)
+            torch.save({"dataloader": train_dataloader.state_dict(), "epoch": self.epochs.stream_epoch}, temporary)
             os.replace(temporary, folder / self.rank_name(args.process_index))  # in one step
 
     @classmethod
@@ -263,31 +280,52 @@ class DataLoaderState(TrainerCallback):
         return cls.NAME if rank == 0 else f"{cls.NAME}.{rank}"
 
 
-def stream_splits(args, media: tuple[str, ...], train_example, eval_example, seed: int, do_eval: bool):
+def stream_classes(args, media: tuple[str, ...]) -> list[str] | None:
+    """The class names of a labelled stream (the shards' classes.json, or the dataset's ClassLabel; None: the
+    model's labels); refuses shards whose samples have no label."""
+    stream, _, target, classes = open_stream(args, "train", media)
+    if args.train_shards and target is None:
+        raise ValueError(
+            f"The shards {args.train_shards!r} have no .cls or .json member, so no labels (members: "
+            f"{list(stream.features)}); make them with examples/make_shards.py from a <dir>/<class>/ folder."
+        )
+    return classes
+
+
+def stream_splits(args, media: tuple[str, ...], train_example, eval_example, seed: int, do_eval: bool,
+                  target: str | None = "class"):  # fmt: skip
     """`(train set, eval set or None, classes, epoch listeners)` of the streamed input: `train_example(sample, rng)`
-    and `eval_example` get `{"media": the undecoded image or video, "label": its class index or None}`."""
-    train, column, label, classes = open_stream(args, "train", media)
+    and `eval_example` get `{"media": the undecoded image or video, "label": ...}`, the label as `target` says:
+    "class" its class index, "mask" the undecoded mask, None nothing."""
+    masks = target == "mask"
+    train, column, member, classes = open_stream(args, "train", media, masks)
     if getattr(args, "max_train_samples", None):
         train = train.take(args.max_train_samples)
 
-    def adapted(function, column: str, label: str | None):
+    def adapted(function, column: str, member: str | None):
         def read(example, rng):
-            return function({"media": example[column], "label": example.get(label) if label else None}, rng)
+            label = example.get(member) if member and target else None
+            if target == "class" and member is not None:
+                label = shard_label({member: label}, classes) if args.train_shards else label
+                if label is None:
+                    raise ValueError(f"no label (its .{member} member has none)")
+            return function({"media": example[column], "label": label}, rng)
 
         return read
 
-    transform = StreamTransform(adapted(train_example, column, label), seed)
+    transform = StreamTransform(adapted(train_example, column, member), seed)
     train_set = streamed_dataset(train, transform)
     eval_set = None
     if do_eval and (args.validation_shards or (args.streaming and not args.train_shards)):
-        stream, column, label, _ = open_stream(args, "validation", media)
-        evaluate = StreamTransform(adapted(eval_example, column, label), seed)
+        stream, column, member, _ = open_stream(args, "validation", media, masks)
+        evaluate = StreamTransform(adapted(eval_example, column, member), seed)
         eval_set = streamed_dataset(stream, evaluate)
     return train_set, eval_set, classes, [transform]
 
 
-def open_image(value):
-    """An RGB PIL image from an undecoded `{"bytes", "path"}` value (or a path)."""
+def open_image(value, mode: str | None = "RGB"):
+    """A PIL image from an undecoded `{"bytes", "path"}` value (or a path), converted to `mode` (None: as stored,
+    e.g. a mask's class ids)."""
     import io
 
     from PIL import Image
@@ -295,4 +333,4 @@ def open_image(value):
     if isinstance(value, dict):
         value = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
     with Image.open(value) as image:
-        return image.convert("RGB")
+        return image.convert(mode) if mode else image.copy()

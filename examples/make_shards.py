@@ -4,11 +4,15 @@ feature-extraction scripts read.
 
     python examples/make_shards.py --data_dir imagenet/train --output_dir shards/train --shard_size 1000
     python examples/make_shards.py --dataset_name my/videos --split train --video_column video --output_dir shards/k
+    python examples/make_shards.py --segmentation --data_dir ade/train --output_dir shards/ade --shard_size 500
     python examples/run_image_classification.py ... --train_shards 'shards/train/train-{000000..000127}.tar'
 
 Each sample is `<key>.<ext>` (the file's own bytes, not re-encoded: `.png`, `.jpg`, `.mp4`...), `<key>.cls` (the
 class index) and `<key>.json` (`{"label": name, "source": where it came from}`); `classes.json` beside the shards
-lists the class names in index order, and `shards.json` the shards and their sample counts. Samples are shuffled
+lists the class names in index order, and `shards.json` the shards and their sample counts. With `--segmentation`
+(a folder of `images/` and `masks/<name>.png`, or a dataset with a mask column) a sample is the image, its mask as
+`<key>.mask.png` and `<key>.json` (`{"source", "mask"}`), and `labels.json` (`{"0": "background", ...}`) is beside
+the shards. Samples are shuffled
 (`--seed`) before they are cut into shards of `--shard_size`, so that every shard holds every class. Nothing is
 decoded; the folder is written completely or not at all.
 """
@@ -22,6 +26,7 @@ import os
 import random
 from pathlib import Path
 
+from hiera_training_data import MASK_MEMBER, read_labels, segmentation_pairs
 from tqdm.auto import tqdm
 
 from hiera_hf.atomic import atomic_folder
@@ -41,8 +46,9 @@ def folder_samples(data_dir: str, extensions: tuple[str, ...]) -> tuple[list[tup
     return samples, classes
 
 
-def dataset_samples(name: str, config: str | None, split: str, column: str, label_column: str):
-    """A `datasets` dataset's rows, undecoded, as `((bytes or path, extension), class index)`, and its classes."""
+def dataset_samples(name: str, config: str | None, split: str, column: str, label_column: str, masks: bool = False):
+    """A `datasets` dataset's rows, undecoded, as `((bytes or path, extension), class index or mask)`, and its
+    classes (None for masks)."""
     from datasets import Image, Video, load_dataset, load_from_disk
 
     dataset = load_from_disk(name) if os.path.isdir(name) else load_dataset(name, config)
@@ -51,6 +57,8 @@ def dataset_samples(name: str, config: str | None, split: str, column: str, labe
         raise ValueError(f"{name!r} needs columns {column!r} and {label_column!r} (it has {dataset.column_names}).")
     feature = dataset.features[column]
     dataset = dataset.cast_column(column, Video(decode=False) if isinstance(feature, Video) else Image(decode=False))
+    if masks:
+        return _DatasetRows(dataset.cast_column(label_column, Image(decode=False)), column, label_column), None
     classes = list(getattr(dataset.features[label_column], "names", []) or [])
     if not classes:
         raise ValueError(f"The label column {label_column!r} is not a ClassLabel: {dataset.features[label_column]}.")
@@ -92,9 +100,25 @@ def _extension(path: str, content: bytes) -> str:
         return {"JPEG": "jpg"}.get(image.format, (image.format or "bin").lower())
 
 
-def write_shards(samples, classes: list[str], output_dir: str, shard_size: int, prefix: str, seed: int,
-                 overwrite: bool = False) -> dict:  # fmt: skip
-    """Shuffle `samples` (`(path or value, class index)`) and write them as shards of `shard_size` samples."""
+def class_members(value, label: int, classes: list[str]) -> dict:
+    """A classification sample's members: the file's bytes, `.cls` and `.json`."""
+    content, extension, source = media(value)
+    return {extension: content, "cls": str(label), "json": json.dumps({"label": classes[label], "source": source})}
+
+
+def mask_members(value, mask, classes=None) -> dict:
+    """A segmentation sample's members: the image's bytes, its mask's as `.mask.png`, and `.json`."""
+    content, extension, source = media(value)
+    mask_content, mask_extension, mask_source = media(mask)
+    if mask_extension != "png":
+        raise ValueError(f"Masks must be PNG (lossless class ids), got {mask_extension!r} for {mask_source}.")
+    return {extension: content, MASK_MEMBER: mask_content, "json": json.dumps({"source": source, "mask": mask_source})}
+
+
+def write_shards(samples, classes, output_dir: str, shard_size: int, prefix: str, seed: int,
+                 overwrite: bool = False, members=class_members, names_file: str = "classes.json") -> dict:  # fmt: skip
+    """Shuffle `samples` (`(path or value, class index or mask)`) and write them as shards of `shard_size`
+    samples (`members(value, target, classes)` each), `classes` as `names_file` beside them."""
     import webdataset as wds
 
     order = list(range(len(samples)))
@@ -103,15 +127,13 @@ def write_shards(samples, classes: list[str], output_dir: str, shard_size: int, 
     with atomic_folder(output_dir, overwrite=overwrite) as staging:
         with wds.ShardWriter(str(staging / f"{prefix}-%06d.tar"), maxcount=shard_size, verbose=0) as sink:
             for key, index in enumerate(tqdm(order, desc="writing shards", unit="sample")):
-                value, label = samples[index]
-                content, extension, source = media(value)
-                sink.write({"__key__": f"{key:09d}", extension: content, "cls": str(label),
-                            "json": json.dumps({"label": classes[label], "source": source})})  # fmt: skip
+                value, target = samples[index]
+                sink.write({"__key__": f"{key:09d}", **members(value, target, classes)})
                 if key % shard_size == 0:
                     counts.append(0)
                 counts[-1] += 1
         shards = sorted(path.name for path in staging.glob(f"{prefix}-*.tar"))
-        (staging / "classes.json").write_text(json.dumps(classes, indent=2) + "\n")
+        (staging / names_file).write_text(json.dumps(classes, indent=2) + "\n")
         manifest = {
             "shards": dict(zip(shards, counts)),
             "samples": len(samples),
@@ -135,6 +157,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--column", default="image", help="the image or video column of the dataset")
     parser.add_argument("--label_column", default="label")
     parser.add_argument("--videos", action="store_true", help="a folder of videos (default: images)")
+    parser.add_argument(
+        "--segmentation",
+        action="store_true",
+        help="images with masks: <dir>/images, <dir>/masks/<name>.png (or --label_column, a mask)",
+    )
+    parser.add_argument(
+        "--labels_file", help="segmentation label names (default: labels.json in --data_dir or its parent)"
+    )
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--shard_size", type=int, default=1000, help="samples per shard")
     parser.add_argument("--prefix", default=None, help="shard name prefix (default: the split)")
@@ -145,13 +175,20 @@ def main(argv=None) -> dict:
         parser.error("give exactly one of --data_dir and --dataset_name")
     if args.shard_size < 1:
         parser.error(f"--shard_size must be at least 1, got {args.shard_size}")
-    if args.data_dir:
+    if args.segmentation and args.data_dir:
+        samples = segmentation_pairs(args.data_dir, "data_dir", IMAGE_EXTENSIONS)
+    elif args.data_dir:
         samples, classes = folder_samples(args.data_dir, VIDEO_EXTENSIONS if args.videos else IMAGE_EXTENSIONS)
     else:
         samples, classes = dataset_samples(args.dataset_name, args.dataset_config_name, args.split, args.column,
-                                           args.label_column)  # fmt: skip
+                                           args.label_column, args.segmentation)  # fmt: skip
+    layout = {}
+    if args.segmentation:
+        folders = [args.data_dir, Path(args.data_dir).parent] if args.data_dir else []
+        classes = {str(index): name for index, name in read_labels(args.labels_file, folders).items()}
+        layout = {"members": mask_members, "names_file": "labels.json"}
     manifest = write_shards(samples, classes, args.output_dir, args.shard_size, args.prefix or args.split, args.seed,
-                            args.overwrite)  # fmt: skip
+                            args.overwrite, **layout)  # fmt: skip
     print(
         f"{manifest['samples']} samples in {len(manifest['shards'])} shards: {args.output_dir}/{manifest['pattern']}"
     )

@@ -30,6 +30,7 @@ def shared_module(name: str):
     return module
 
 
+shared_module("hiera_shards")  # (hiera_training_data imports it)
 hiera_training_data = shared_module("hiera_training_data")  # (hiera_examples imports it)
 hiera_examples = shared_module("hiera_examples")
 

@@ -5,14 +5,16 @@ nothing decoded before the first step, DeepSpeed's config taking the scripts' ar
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import EXAMPLE_COMMON, SMALL_IMAGE
+from helpers import EXAMPLE_COMMON, SMALL_IMAGE, accelerate_launch
 from hiera_examples import load_script
 from safetensors.torch import load_file
 
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 IMAGE_SCRIPT = EXAMPLES / "image-classification" / "run_image_classification.py"
 MAE_SCRIPT = EXAMPLES / "pretraining" / "run_mae.py"
+SEGMENTATION_SCRIPT = EXAMPLES / "semantic-segmentation" / "run_semantic_segmentation.py"
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +31,28 @@ def digits(tmp_path_factory):
     root = tmp_path_factory.mktemp("scale")
     load_script(EXAMPLES / "make_demo_data.py").write_digits(root)
     (root / "digits/train/3/broken.png").write_bytes(b"not a png")
-    load_script(EXAMPLES / "make_shards.py").main(
-        ["--data_dir", str(root / "digits/train"), "--output_dir", str(root / "shards"), "--shard_size", "250"]
-    )
+    for split, folder, size in (("train", "shards", "250"), ("validation", "small_shards", "50")):
+        load_script(EXAMPLES / "make_shards.py").main(
+            ["--data_dir", str(root / "digits" / split), "--output_dir", str(root / folder), "--shard_size", size]
+        )
     return root
 
 
-def shards(digits: Path) -> str:
-    return str(digits / "shards" / json.loads((digits / "shards/shards.json").read_text())["pattern"])
+def shards(digits: Path, folder: str = "shards") -> str:
+    return str(digits / folder / json.loads((digits / folder / "shards.json").read_text())["pattern"])
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    """24 training and 16 validation images with their masks, as folders and as shards of 5 (`--segmentation`)."""
+    root = tmp_path_factory.mktemp("shapes")
+    load_script(EXAMPLES / "make_demo_data.py").write_shapes(root, {"train": 24, "validation": 16})
+    for split in ("train", "validation"):
+        load_script(EXAMPLES / "make_shards.py").main(
+            ["--segmentation", "--data_dir", str(root / "shapes" / split), "--output_dir", str(root / split),
+             "--shard_size", "5", "--prefix", split]
+        )  # fmt: skip
+    return root
 
 
 def image_args(output: Path, *extra: str) -> list[str]:
@@ -61,13 +78,14 @@ def test_make_shards_writes_every_sample_once_with_its_classes(digits):
 
 def test_two_processes_on_shards_read_disjoint_samples_covering_the_epoch(digits, tmp_path):
     """2 gloo processes, 2 DataLoader workers each, one epoch of the 1,443 samples: every sample read once, by
-    one rank (the probe records what each worker read); the broken one named."""
+    one rank (the probe records what each worker read in epoch 0); the broken one named."""
     records = tmp_path / "records"
-    steps = -(-1443 // 32)  # one epoch at 16 a rank
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-               str(EXAMPLES / "accelerate_configs/multi_cpu.yaml"), "--num_cpu_threads_per_process", "1",
+    # A rank has 3 of the 6 shards (at most 750 samples: 32 + 16 batches of 16 from its two workers); 50 steps see
+    # each rank to the end of its epoch 0 (a rank that gets there first goes on into epoch 1, not counted here).
+    steps = 50
+    command = [*accelerate_launch(EXAMPLES / "accelerate_configs/multi_cpu.yaml", "--num_cpu_threads_per_process", "1"),
                str(ROOT / "tests/ddp_probe.py"), str(IMAGE_SCRIPT),
-               *image_args(tmp_path / "out", "--train_shards", shards(digits), "--max_steps", str(steps - 2),
+               *image_args(tmp_path / "out", "--train_shards", shards(digits), "--max_steps", str(steps),
                            "--dataloader_num_workers", "2")]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PROBE_DIR": str(records)}
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
@@ -79,24 +97,25 @@ def test_two_processes_on_shards_read_disjoint_samples_covering_the_epoch(digits
     first, second = set(read[0]), set(read[1])
     assert len(read[0]) == len(first) and len(read[1]) == len(second), "a rank read a sample twice"
     assert first and second and not first & second, "the ranks read the same samples"
-    assert len(first | second) >= (steps - 2) * 32, len(first | second)  # every step's samples (and some ahead)
+    assert len(first | second) == 1443, len(first | second)  # the epoch, each sample once
     unreadable = json.loads((tmp_path / "out/unreadable.json").read_text())
-    assert unreadable["unreadable"] <= 1 and all("#" in name for name in unreadable["names"])
+    assert unreadable["unreadable"] >= 1 and all(".tar#" in n and "broken.png" in n for n in unreadable["names"])
 
 
 def test_a_streamed_run_resumes_bit_for_bit(digits, tmp_path):
-    """Shards with 2 DataLoader workers: stopped at a checkpoint and resumed, the final weights are the unbroken
-    run's, bit for bit (the DataLoader's state restored, nothing replayed)."""
-    arguments = image_args(tmp_path / "whole", "--train_shards", shards(digits), "--max_steps", "8",
-                           "--dataloader_num_workers", "2", "--save_strategy", "steps", "--save_steps", "4")  # fmt: skip
+    """Shards with 2 DataLoader workers (355 images: an epoch is 23 or 24 steps of 16): stopped at a checkpoint in
+    the second epoch and resumed, the final weights are the unbroken run's, bit for bit (the DataLoader's state and
+    the stream's epoch restored, nothing replayed)."""
+    arguments = image_args(tmp_path / "whole", "--train_shards", shards(digits, "small_shards"), "--max_steps", "30",
+                           "--dataloader_num_workers", "2", "--save_strategy", "steps", "--save_steps", "26")  # fmt: skip
     script = load_script(IMAGE_SCRIPT)
     script.main(arguments)
     resumed = tmp_path / "resumed"
     resumed.mkdir()
-    os.rename(tmp_path / "whole/checkpoint-4", resumed / "checkpoint-4")
-    assert (resumed / "checkpoint-4/dataloader_state.pt").is_file()
+    os.rename(tmp_path / "whole/checkpoint-26", resumed / "checkpoint-26")
+    assert torch.load(resumed / "checkpoint-26/dataloader_state.pt", weights_only=True)["epoch"] == 1
     script.main([*[str(resumed) if a == str(tmp_path / "whole") else a for a in arguments],
-                 "--resume_from_checkpoint", str(resumed / "checkpoint-4")])  # fmt: skip
+                 "--resume_from_checkpoint", str(resumed / "checkpoint-26")])  # fmt: skip
     whole, again = load_file(tmp_path / "whole/model.safetensors"), load_file(resumed / "model.safetensors")
     assert all(torch.equal(whole[name], again[name]) for name in whole)
 
@@ -238,3 +257,89 @@ print(json.dumps(config.config))
     yaml = (EXAMPLES / "accelerate_configs/deepspeed_zero2.yaml").read_text()
     assert "deepspeed_config_file: examples/accelerate_configs/deepspeed_zero2.json" in yaml
     assert "gradient_accumulation_steps" not in yaml.split("deepspeed_config:")[1]
+
+
+def test_segmentation_shards_pair_each_image_with_its_mask(shapes):
+    """make_shards.py --segmentation: each folder image once, with its own mask, bytes as they were; labels.json
+    beside; and the stream the script reads gives every image with its mask."""
+    import numpy as np
+    import webdataset as wds
+    from hiera_training_data import IMAGE_MEMBERS, open_image, stream_splits
+
+    folder = shapes / "shapes/validation"
+    files = sorted((shapes / "validation").glob("*.tar"))
+    sources = []
+    for sample in wds.WebDataset([str(f) for f in files], shardshuffle=False, empty_check=False):
+        meta = json.loads(sample["json"])
+        assert Path(meta["mask"]) == folder / "masks" / Path(meta["source"]).name
+        assert (
+            sample["png"] == Path(meta["source"]).read_bytes()
+            and sample["mask.png"] == Path(meta["mask"]).read_bytes()
+        )
+        sources.append(meta["source"])
+    assert sorted(sources) == sorted(str(p) for p in (folder / "images").iterdir()) and len(files) == 4
+    assert (shapes / "validation/labels.json").read_text() == (shapes / "shapes/labels.json").read_text()
+
+    def pair(sample, rng):
+        return {"image": np.array(open_image(sample["media"])), "mask": np.array(open_image(sample["label"], None))}
+
+    args = SimpleNamespace(train_shards=shards(shapes, "train"), validation_shards=shards(shapes, "validation"),
+                           streaming=False, seed=0, max_train_samples=None)  # fmt: skip
+    _, stream, _, _ = stream_splits(args, IMAGE_MEMBERS, pair, pair, 0, True, target="mask")
+    expected = {np.array(open_image(p)).tobytes(): np.array(open_image(folder / "masks" / p.name, None))
+                for p in (folder / "images").iterdir()}  # fmt: skip
+    read = list(stream)
+    assert len(read) == 16 and all(np.array_equal(expected[row["image"].tobytes()], row["mask"]) for row in read)
+
+
+def test_segmentation_trains_on_shards_and_evaluates_them_as_the_folder(shapes, tmp_path):
+    """The segmentation script on shards: trained 3 steps with 2 DataLoader workers; its evaluation of the
+    validation shards gives the metrics of the same model on the validation folder."""
+    common = ["--model_name_or_path", "hiera_tiny_224", "--config_overrides", SMALL_IMAGE,
+              "--head_config_overrides", '{"hidden_size": 32}', "--per_device_eval_batch_size", "4", *EXAMPLE_COMMON]  # fmt: skip
+    script = load_script(SEGMENTATION_SCRIPT)
+    streamed = script.main(
+        [*common, "--train_shards", shards(shapes, "train"), "--validation_shards", shards(shapes, "validation"),
+         "--do_train", "--max_steps", "3", "--per_device_train_batch_size", "4", "--dataloader_num_workers", "2",
+         "--output_dir", str(tmp_path / "trained")]
+    )  # fmt: skip
+    assert json.loads((tmp_path / "trained/trainer_state.json").read_text())["global_step"] == 3
+    assert math.isfinite(streamed["train_loss"])
+    on_shards = script.main([*common, "--train_shards", shards(shapes, "train"), "--validation_shards",
+                             shards(shapes, "validation"), "--do_eval", "--output_dir", str(tmp_path / "shards")])  # fmt: skip
+    on_folder = script.main([*common, "--train_dir", str(shapes / "shapes/train"), "--validation_dir",
+                             str(shapes / "shapes/validation"), "--do_eval", "--output_dir", str(tmp_path / "folder")])  # fmt: skip
+    metrics = [name for name in on_folder if name.startswith("eval_") and ("iou" in name or "accuracy" in name)]
+    assert len(metrics) >= 4 and all(on_shards[name] == pytest.approx(on_folder[name], abs=1e-6) for name in metrics)
+
+
+def test_shard_labels_from_json_members_and_refused_without_any(digits, tmp_path):
+    """Shards without .cls: the label is the .json member's "label" (a name in classes.json), and training on them
+    gives the weights training on the .cls shards gives, bit for bit; shards with no label at all are refused
+    before training, naming their members."""
+    import shutil
+
+    import webdataset as wds
+    from hiera_shards import shard_label
+    from hiera_training_data import IMAGE_MEMBERS, stream_classes
+
+    assert shard_label({"json": b'{"label": 0}'}, None) == 0 and shard_label({"cls": b"1"}, None) == 1
+    with pytest.raises(ValueError, match="'bird'.*2 names"):
+        shard_label({"json": {"label": "bird"}}, ["cat", "dog"])
+    named, bare = tmp_path / "named", tmp_path / "bare"
+    for folder, keep in ((named, ("png", "json")), (bare, ("png",))):
+        folder.mkdir()
+        for shard in sorted((digits / "shards").glob("train-*.tar")):
+            with wds.TarWriter(str(folder / shard.name)) as sink:
+                for sample in wds.WebDataset(str(shard), shardshuffle=False, empty_check=False):
+                    sink.write({"__key__": sample["__key__"], **{k: sample[k] for k in keep}})
+        shutil.copy(digits / "shards/classes.json", folder)
+    pattern = Path(shards(digits)).name
+    script, weights = load_script(IMAGE_SCRIPT), []
+    for folder in (digits / "shards", named):
+        out = tmp_path / f"out-{folder.name}"
+        script.main(image_args(out, "--train_shards", str(folder / pattern), "--max_steps", "2"))
+        weights.append(load_file(out / "model.safetensors"))
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+    with pytest.raises(ValueError, match=r"no \.cls or \.json member"):
+        stream_classes(SimpleNamespace(train_shards=str(bare / pattern), seed=0), IMAGE_MEMBERS)

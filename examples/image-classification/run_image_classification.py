@@ -48,7 +48,7 @@ from hiera_training_data import (  # noqa: E402
     ScaleArguments,
     UnreadableSamples,
     open_image,
-    open_stream,
+    stream_classes,
     stream_splits,
 )
 
@@ -124,8 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(training_args.seed)
     labels, listeners = None, []
     if data_args.streamed:
-        train_stream = open_stream(data_args, "train", IMAGE_MEMBERS)
-        labels = train_stream[3]  # (the shards' classes.json, or the dataset's ClassLabel; else the model's labels)
+        labels = stream_classes(data_args, IMAGE_MEMBERS)
     else:
         train_set, eval_set, labels = datasets_on_disk(data_args, training_args)
     label_kwargs = {"id2label": dict(enumerate(labels)), "label2id": {name: i for i, name in enumerate(labels)}}

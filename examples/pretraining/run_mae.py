@@ -100,7 +100,7 @@ def mae_sets(data_args, training_args, model, processor):
 
         media = VIDEO_MEMBERS if video else IMAGE_MEMBERS
         train_set, eval_set, _, listeners = stream_splits(
-            data_args, media, train_example, eval_example, seed, training_args.do_eval
+            data_args, media, train_example, eval_example, seed, training_args.do_eval, target=None
         )
         return train_set, eval_set, listeners
     if video:

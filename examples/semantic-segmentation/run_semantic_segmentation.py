@@ -6,8 +6,11 @@
         --validation_dir demo_data/shapes/validation --output_dir out/shapes --do_train --do_eval
     accelerate launch --num_processes 2 examples/semantic-segmentation/run_semantic_segmentation.py ...
 
-Data: `<dir>/images/<name>.<ext>` with `<dir>/masks/<name>.png` (one class id per pixel, 255 = ignore); label names
-from `--labels_file`, else `labels.json` (`{"0": "background", ...}`) in the data folder or its parent.
+Data: `<dir>/images/<name>.<ext>` with `<dir>/masks/<name>.png` (one class id per pixel, 255 = ignore); or
+`--train_shards`/`--validation_shards` made by `examples/make_shards.py --segmentation` (image and `.mask.png`
+members); or a `datasets` dataset with an image and a mask column (`--dataset_name`, `--streaming` to stream it).
+Label names from `--labels_file`, else `labels.json` (`{"0": "background", ...}`) in the data folder or its
+parent, or beside the shards.
 `--model_name_or_path` is the backbone: a preset (random init), a folder or a Hub id (a classifier, an MAE or a
 backbone: its encoder weights load, its position embeddings are interpolated to `--crop_size`, an MAE gets its third
 query pooling back). `--head_config_overrides` sets `UperNetConfig` fields (`hidden_size`, `auxiliary_channels`...).
@@ -30,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from transformers import TrainingArguments, UperNetConfig, UperNetForSemanticSegmentation, set_seed
@@ -48,7 +50,16 @@ from hiera_examples import (  # noqa: E402
     parse_arguments,
     train_and_evaluate,
 )
-from hiera_training_data import ScaleArguments, UnreadableSamples  # noqa: E402
+from hiera_shards import expand_shards  # noqa: E402
+from hiera_training_data import (  # noqa: E402
+    IMAGE_MEMBERS,
+    ScaleArguments,
+    UnreadableSamples,
+    open_image,
+    read_labels,
+    segmentation_pairs,
+    stream_splits,
+)
 
 logger = logging.getLogger(__name__)
 IGNORE_INDEX = 255
@@ -65,6 +76,12 @@ class SegmentationModelArguments(ModelArguments):
 
 @dataclass
 class DataArguments(ScaleArguments):
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A datasets id or local dataset with an image and a mask column."}
+    )
+    dataset_config_name: str | None = None
+    image_column_name: str = "image"
+    label_column_name: str = field(default="annotation", metadata={"help": "The mask column of --dataset_name."})
     train_dir: str | None = field(default=None, metadata={"help": "A folder with images/ and masks/."})
     validation_dir: str | None = None
     labels_file: str | None = field(default=None, metadata={"help": 'JSON {"0": "background", ...}.'})
@@ -76,44 +93,67 @@ class DataArguments(ScaleArguments):
     max_eval_samples: int | None = None
 
 
-def scan_segmentation_folder(directory: str | None, role: str) -> list[tuple[Path, Path]]:
-    """(image, mask) path pairs of `<directory>/images/*` and `<directory>/masks/<stem>.png`, listed (a pair that
-    cannot be read is found, named and left out when a worker reads it); every image must have its mask."""
-    if directory is None or not Path(directory, "images").is_dir() or not Path(directory, "masks").is_dir():
-        raise ValueError(f"--{role} {directory!r} must be a folder with images/ and masks/ sub-folders.")
-    images = sorted(p for p in Path(directory, "images").iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not images:
-        raise ValueError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {Path(directory, 'images')}.")
-    missing = [p.name for p in images if not Path(directory, "masks", p.stem + ".png").is_file()]
-    if missing:
-        raise ValueError(f"{len(missing)} image(s) in {directory} have no masks/<name>.png: {missing[:5]}.")
-    return [(p, Path(directory, "masks", p.stem + ".png")) for p in images]
-
-
-def read_labels(labels_file: str | None, train_dir: str) -> dict[int, str]:
-    candidates = (
-        [Path(labels_file)]
-        if labels_file
-        else [Path(train_dir, "labels.json"), Path(train_dir).parent / "labels.json"]
-    )
-    for path in candidates:
-        if path.is_file():
-            return {int(index): name for index, name in json.loads(path.read_text()).items()}
-    raise ValueError(f"No label names: pass --labels_file or put labels.json in {candidates[0].parent} or its parent.")
-
-
-def read_mask(path: Path, num_labels: int) -> torch.Tensor:
-    mask = torch.from_numpy(np.array(Image.open(path), dtype=np.int64))
+def read_mask(value, num_labels: int) -> torch.Tensor:
+    """A mask's class ids `(height, width)` from its path or undecoded `{"bytes", "path"}` value, checked."""
+    mask = torch.from_numpy(np.array(open_image(value, mode=None), dtype=np.int64))
+    name = (value.get("path") or "a mask") if isinstance(value, dict) else value
     if mask.ndim != 2:
         raise ValueError(
-            f"{path}: a mask must be one class id per pixel (a grey-level PNG), got shape {tuple(mask.shape)}."
+            f"{name}: a mask must be one class id per pixel (a grey-level PNG), got shape {tuple(mask.shape)}."
         )
     bad = mask[(mask >= num_labels) & (mask != IGNORE_INDEX)]
     if len(bad):
         raise ValueError(
-            f"{path} holds class id {int(bad[0])}; the labels have ids 0..{num_labels - 1} (and {IGNORE_INDEX})."
+            f"{name} holds class id {int(bad[0])}; the labels have ids 0..{num_labels - 1} (and {IGNORE_INDEX})."
         )
     return mask
+
+
+def dataset_pairs(data_args, split: str) -> list:
+    """(image, mask) values of a `datasets` split, undecoded (decoded when a worker reads the row)."""
+    from datasets import Image as ImageFeature
+    from datasets import load_dataset
+
+    dataset = load_dataset(data_args.dataset_name, data_args.dataset_config_name, split=split)
+    columns = (data_args.image_column_name, data_args.label_column_name)
+    if not set(columns) <= set(dataset.column_names):
+        raise ValueError(f"{data_args.dataset_name!r} needs columns {columns} (it has {dataset.column_names}).")
+    for column in columns:
+        dataset = dataset.cast_column(column, ImageFeature(decode=False))
+    return PairRows(dataset.select_columns(list(columns)), columns)
+
+
+class PairRows(torch.utils.data.Dataset):
+    """A dataset's (image, mask) rows, read one at a time (never every image in memory)."""
+
+    def __init__(self, dataset, columns: tuple[str, str]):
+        self.dataset, self.columns = dataset, columns
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        row = self.dataset[index]
+        return row[self.columns[0]], row[self.columns[1]]
+
+
+def segmentation_splits(data_args, training_args):
+    """(train pairs, eval pairs, label names) of folders or a `datasets` dataset (not streamed)."""
+    if data_args.dataset_name:
+        train = dataset_pairs(data_args, "train")
+        evaluation = dataset_pairs(data_args, "validation") if training_args.do_eval else []
+        folders = []
+    else:
+        train = segmentation_pairs(data_args.train_dir, "train_dir", IMAGE_EXTENSIONS)
+        evaluation = []
+        if training_args.do_eval:
+            evaluation = segmentation_pairs(data_args.validation_dir, "validation_dir", IMAGE_EXTENSIONS)
+        folders = [data_args.train_dir, Path(data_args.train_dir).parent]
+    if data_args.max_train_samples:
+        train = torch.utils.data.Subset(train, range(min(data_args.max_train_samples, len(train))))
+    if data_args.max_eval_samples and evaluation:
+        evaluation = torch.utils.data.Subset(evaluation, range(min(data_args.max_eval_samples, len(evaluation))))
+    return train, evaluation, read_labels(data_args.labels_file, folders)
 
 
 def build_model(model_args, crop_size: int, id2label: dict[int, str]) -> UperNetForSemanticSegmentation:
@@ -146,17 +186,10 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
     if data_args.streamed:
-        raise ValueError(
-            "Semantic segmentation reads image/mask folders: --train_shards and --streaming are for the "
-            "classification and MAE scripts (shards hold one image per sample, no mask)."
-        )
-    train_files = scan_segmentation_folder(data_args.train_dir, "train_dir")
-    eval_files = []
-    if training_args.do_eval:
-        eval_files = scan_segmentation_folder(data_args.validation_dir, "validation_dir")
-    train_files = train_files[: data_args.max_train_samples]
-    eval_files = eval_files[: data_args.max_eval_samples]
-    id2label = read_labels(data_args.labels_file, data_args.train_dir)
+        shards = data_args.train_shards
+        id2label = read_labels(data_args.labels_file, [Path(expand_shards(shards)[0]).parent] if shards else [])
+    else:
+        train_pairs, eval_pairs, id2label = segmentation_splits(data_args, training_args)
     num_labels, crop = len(id2label), data_args.crop_size
 
     model = build_model(model_args, crop, id2label)
@@ -172,16 +205,27 @@ def main(argv: list[str] | None = None) -> dict:
         [v2.ToDtype(torch.float32, scale=True), v2.Normalize(processor.image_mean, processor.image_std)]
     )
 
-    def train_example(paths, rng):
-        image = tv_tensors.Image(v2.functional.pil_to_tensor(Image.open(paths[0]).convert("RGB")))
-        image, mask = augment(image, tv_tensors.Mask(read_mask(paths[1], num_labels)))
+    def train_example(image, mask):  # (path or undecoded value) pairs
+        image = tv_tensors.Image(v2.functional.pil_to_tensor(open_image(image)))
+        image, mask = augment(image, tv_tensors.Mask(read_mask(mask, num_labels)))
         return {"pixel_values": normalize(image).as_subclass(torch.Tensor), "labels": mask.as_subclass(torch.Tensor)}
 
-    def eval_example(paths, rng):
-        pixel_values = processor(Image.open(paths[0]), return_tensors="pt").pixel_values[0]
-        mask = read_mask(paths[1], num_labels)[None, None].float()
+    def eval_example(image, mask):
+        pixel_values = processor(open_image(image), return_tensors="pt").pixel_values[0]
+        mask = read_mask(mask, num_labels)[None, None].float()
         mask = torch.nn.functional.interpolate(mask, size=(crop, crop), mode="nearest")[0, 0].long()
         return {"pixel_values": pixel_values, "labels": mask}
+
+    listeners = []
+    if data_args.streamed:
+        train_set, eval_set, _, listeners = stream_splits(
+            data_args, IMAGE_MEMBERS, lambda sample, rng: train_example(sample["media"], sample["label"]),
+            lambda sample, rng: eval_example(sample["media"], sample["label"]),
+            training_args.seed, training_args.do_eval, target="mask",
+        )  # fmt: skip
+    else:
+        train_set = SeededDataset(train_pairs, lambda pair, rng: train_example(*pair), training_args.seed)
+        eval_set = SeededDataset(eval_pairs, lambda pair, rng: eval_example(*pair))
 
     def compute_metrics(eval_pred):
         return mean_iou(eval_pred.predictions, eval_pred.label_ids, id2label, IGNORE_INDEX)
@@ -190,10 +234,8 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = HieraTrainer(
         model=model,
         args=training_args,
-        train_dataset=SeededDataset(train_files, train_example, training_args.seed)
-        if training_args.do_train
-        else None,
-        eval_dataset=SeededDataset(eval_files, eval_example) if training_args.do_eval else None,
+        train_dataset=train_set if training_args.do_train else None,
+        eval_dataset=eval_set if training_args.do_eval else None,
         processing_class=processor,
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=lambda logits, labels: (
@@ -201,6 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
         ).argmax(1),
         layer_decay=model_args.layer_decay,
         unreadable=UnreadableSamples(data_args.unreadable_files, data_args.max_unreadable_fraction),
+        epoch_listeners=listeners,
     )
     return train_and_evaluate(trainer, training_args, "image-segmentation", model_args.model_name_or_path)
 

@@ -42,7 +42,7 @@ from hiera_examples import (  # noqa: E402
     video_clip_dataset,
     video_source,
 )
-from hiera_training_data import VIDEO_MEMBERS, ScaleArguments, UnreadableSamples, open_stream, stream_splits  # noqa: E402
+from hiera_training_data import VIDEO_MEMBERS, ScaleArguments, UnreadableSamples, stream_classes, stream_splits  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     set_seed(training_args.seed)
     if data_args.streamed:
-        classes, data_args.eval_samples = open_stream(data_args, "train", VIDEO_MEMBERS)[3], []
+        classes, data_args.eval_samples = stream_classes(data_args, VIDEO_MEMBERS), []
     else:
         if data_args.dataset_name is None and data_args.train_dir is None:
             raise ValueError("Give --dataset_name, --train_dir (a video folder), --train_shards or --streaming.")
