@@ -39,3 +39,19 @@ def trained_digits(tmp_path_factory) -> dict:
     )  # fmt: skip
     assert metrics["eval_top1_accuracy"] > 0.6
     return {"model": root / "model", "digits": digits, "metrics": metrics}
+
+
+# pytest -n 2 --dist loadgroup: a test of these modules goes to the worker that has its module's fixtures (trained
+# models, converted checkpoints, a Ray cluster); the other modules' tests go one by one to whichever worker is free.
+SHARED_FIXTURES = {"test_export": "trained_digits", "test_inference": "trained_digits"}
+SHARED_FIXTURES.update(
+    (name, name) for name in ("test_batch_ray", "test_conversion", "test_demo", "test_evaluation", "test_packaging",
+                              "test_processing", "test_scale", "test_video_input")
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = SHARED_FIXTURES.get(item.module.__name__.rsplit(".", 1)[-1])
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -168,3 +169,20 @@ def test_benchmark_gpu_section_dry_run(tmp_path):
         )
     }  # fmt: skip
     assert "## matmul peak" in markdown and "fraction of the measured peak" in markdown
+
+
+def test_benchmark_scale_smoke(tmp_path):
+    """`--sections scale --quick`: every case runs its fresh processes and reports a measurement and the verdict
+    of its target on it (quick's corpora are smaller than the targets', so which verdict is not asserted)."""
+    from benchmarks.sections.scale import TARGETS
+
+    report, markdown = run_benchmark(tmp_path, "--sections", "scale")
+    (table,) = [row["table"] for row in report["rows"] if row["section"].startswith("training at scale")]
+    assert len(table["rows"]) == 5 and "training at scale" in markdown
+    # (the 64x64 PNG throughput is reported beside the 256x256 JPEG target, with no verdict)
+    for kind, (_, measured, result, _, status) in zip(
+        ("folder", "shards", "throughput", None, "video"), table["rows"]
+    ):
+        value = float(result.strip("+x MB"))
+        assert math.isfinite(value) and (value > 0 or kind == "video") and measured, (kind, measured, result)
+        assert status == (TARGETS[kind].status(value) if kind else ""), (kind, result, status)
