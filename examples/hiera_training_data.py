@@ -150,6 +150,21 @@ def image_folder(directory: str, extensions: tuple[str, ...], classes: list[str]
     return Dataset.from_dict({"image": paths, "label": labels}, features=features)
 
 
+class ColumnRows(torch.utils.data.Dataset):
+    """A `datasets` dataset's `columns` as a tuple per row, one row read at a time (never a whole column in
+    memory)."""
+
+    def __init__(self, dataset, columns: tuple[str, ...]):
+        self.dataset, self.columns = dataset, columns
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple:
+        row = self.dataset[index]
+        return tuple(row[column] for column in self.columns)
+
+
 def segmentation_pairs(directory: str | None, role: str, extensions: tuple[str, ...]) -> list[tuple[Path, Path]]:
     """(image, mask) path pairs of `<directory>/images/*` and `<directory>/masks/<stem>.png`, listed (a pair that
     cannot be read is found, named and left out when a worker reads it); every image must have its mask."""

@@ -26,7 +26,8 @@ import os
 import random
 from pathlib import Path
 
-from hiera_training_data import MASK_MEMBER, read_labels, segmentation_pairs
+from hiera_shards import MASK_MEMBER
+from hiera_training_data import ColumnRows, read_labels, segmentation_pairs
 from tqdm.auto import tqdm
 
 from hiera_hf.atomic import atomic_folder
@@ -58,25 +59,11 @@ def dataset_samples(name: str, config: str | None, split: str, column: str, labe
     feature = dataset.features[column]
     dataset = dataset.cast_column(column, Video(decode=False) if isinstance(feature, Video) else Image(decode=False))
     if masks:
-        return _DatasetRows(dataset.cast_column(label_column, Image(decode=False)), column, label_column), None
+        return ColumnRows(dataset.cast_column(label_column, Image(decode=False)), (column, label_column)), None
     classes = list(getattr(dataset.features[label_column], "names", []) or [])
     if not classes:
         raise ValueError(f"The label column {label_column!r} is not a ClassLabel: {dataset.features[label_column]}.")
-    return _DatasetRows(dataset, column, label_column), classes
-
-
-class _DatasetRows:
-    """Rows read one at a time (never the whole column in memory)."""
-
-    def __init__(self, dataset, column: str, label_column: str):
-        self.dataset, self.column, self.label_column = dataset, column, label_column
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        row = self.dataset[index]
-        return row[self.column], row[self.label_column]
+    return ColumnRows(dataset, (column, label_column)), classes
 
 
 def media(value) -> tuple[bytes, str, str]:

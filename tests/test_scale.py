@@ -311,6 +311,21 @@ def test_segmentation_trains_on_shards_and_evaluates_them_as_the_folder(shapes, 
                              str(shapes / "shapes/validation"), "--do_eval", "--output_dir", str(tmp_path / "folder")])  # fmt: skip
     metrics = [name for name in on_folder if name.startswith("eval_") and ("iou" in name or "accuracy" in name)]
     assert len(metrics) >= 4 and all(on_shards[name] == pytest.approx(on_folder[name], abs=1e-6) for name in metrics)
+    # the same images as a datasets dataset (Parquet splits with an image and an annotation column), not streamed
+    from datasets import Dataset, Features, Image
+
+    for split in ("train", "validation"):
+        images = sorted((shapes / "shapes" / split / "images").iterdir())
+        columns = {
+            "image": [str(p) for p in images],
+            "annotation": [str(p).replace("/images/", "/masks/") for p in images],
+        }
+        Dataset.from_dict(columns, features=Features({"image": Image(), "annotation": Image()})).to_parquet(
+            str(tmp_path / "parquet" / f"{split}.parquet")
+        )
+    on_dataset = script.main([*common, "--dataset_name", str(tmp_path / "parquet"), "--labels_file",
+                              str(shapes / "shapes/labels.json"), "--do_eval", "--output_dir", str(tmp_path / "ds")])  # fmt: skip
+    assert all(on_dataset[name] == pytest.approx(on_folder[name], abs=1e-6) for name in metrics)
 
 
 def test_shard_labels_from_json_members_and_refused_without_any(digits, tmp_path):

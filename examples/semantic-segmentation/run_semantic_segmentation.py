@@ -53,6 +53,7 @@ from hiera_examples import (  # noqa: E402
 from hiera_shards import expand_shards  # noqa: E402
 from hiera_training_data import (  # noqa: E402
     IMAGE_MEMBERS,
+    ColumnRows,
     ScaleArguments,
     UnreadableSamples,
     open_image,
@@ -109,7 +110,7 @@ def read_mask(value, num_labels: int) -> torch.Tensor:
     return mask
 
 
-def dataset_pairs(data_args, split: str) -> list:
+def dataset_pairs(data_args, split: str) -> ColumnRows:
     """(image, mask) values of a `datasets` split, undecoded (decoded when a worker reads the row)."""
     from datasets import Image as ImageFeature
     from datasets import load_dataset
@@ -120,21 +121,7 @@ def dataset_pairs(data_args, split: str) -> list:
         raise ValueError(f"{data_args.dataset_name!r} needs columns {columns} (it has {dataset.column_names}).")
     for column in columns:
         dataset = dataset.cast_column(column, ImageFeature(decode=False))
-    return PairRows(dataset.select_columns(list(columns)), columns)
-
-
-class PairRows(torch.utils.data.Dataset):
-    """A dataset's (image, mask) rows, read one at a time (never every image in memory)."""
-
-    def __init__(self, dataset, columns: tuple[str, str]):
-        self.dataset, self.columns = dataset, columns
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        row = self.dataset[index]
-        return row[self.columns[0]], row[self.columns[1]]
+    return ColumnRows(dataset.select_columns(list(columns)), columns)
 
 
 def segmentation_splits(data_args, training_args):
